@@ -1,0 +1,375 @@
+"""Command-line tools over nbgrader: generate exercises, grade a class, write feedback.
+
+    python -m autograder generate [--check]      solutions/ -> exercises/ (check: fail if exercises/ is stale)
+    python -m autograder grade FOLDER [--topic T] [--csv grades.csv]
+    python -m autograder feedback [--out feedback/]
+    python -m autograder demo                    grade the reference solutions and the blank stubs
+
+nbgrader does the real work (``generate_assignment``, ``autograde`` with its
+SQLite gradebook).  This layer adds what a course needs around it: one flat
+``solutions/<topic>.ipynb`` per topic, a staleness check, a grading run in which
+a broken submission gets a score *and a reason* without stopping the batch, a
+CSV export, and feedback that never shows hidden test code.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import nbformat
+
+from autograder.reference import REPO_ROOT, SOLUTIONS_DIR, is_test_cell
+
+AUTOGRADER_DIR = Path(__file__).resolve().parent
+EXERCISES_DIR = REPO_ROOT / "exercises"
+DEFAULT_COURSE_DIR = AUTOGRADER_DIR / "course"
+NBGRADER = str(Path(sys.executable).with_name("nbgrader"))
+NOTEBOOK_TIMEOUT_S = int(os.environ.get("COURSE_NOTEBOOK_TIMEOUT", "600"))
+
+
+def topics() -> list[str]:
+    """Every topic that has a solution notebook."""
+    return sorted(p.stem for p in SOLUTIONS_DIR.glob("*.ipynb"))
+
+
+# --------------------------------------------------------------------------- nbgrader calls
+
+def _grading_env(course_dir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["COURSE_DIR"] = str(course_dir)
+    # hidden tests import autograder.reference; student code imports coursetools
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    env["MPLBACKEND"] = "Agg"
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    return env
+
+
+def run_nbgrader(args: list[str], course_dir: Path, timeout: float | None = None) -> subprocess.CompletedProcess:
+    """Run ``nbgrader ARGS`` on ``course_dir`` with the course's config; never raises on failure."""
+    cmd = [NBGRADER, *args, f"--CourseDirectory.root={course_dir}"]
+    try:
+        return subprocess.run(cmd, cwd=AUTOGRADER_DIR, env=_grading_env(course_dir),
+                              capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        out = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        return subprocess.CompletedProcess(cmd, returncode=-9, stdout=out,
+                                           stderr=f"nbgrader timed out after {timeout:.0f} s")
+
+
+def release_assignment(topic: str, course_dir: Path) -> Path:
+    """Copy the solution into ``source/`` and run ``nbgrader generate_assignment``; return the student notebook."""
+    source = course_dir / "source" / topic / f"{topic}.ipynb"
+    source.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(SOLUTIONS_DIR / f"{topic}.ipynb", source)
+    result = run_nbgrader(["generate_assignment", topic, "--force"], course_dir)
+    released = course_dir / "release" / topic / f"{topic}.ipynb"
+    if result.returncode != 0 or not released.exists():
+        raise RuntimeError(f"nbgrader generate_assignment {topic} failed:\n{result.stdout}\n{result.stderr}")
+    return released
+
+
+# --------------------------------------------------------------------------- generate
+
+def _normalised(path: Path) -> str:
+    nb = nbformat.read(path, as_version=4)
+    return json.dumps(nb, sort_keys=True, indent=1)
+
+
+def generate(check: bool = False, course_dir: Path | None = None) -> list[str]:
+    """Generate ``exercises/<topic>.ipynb`` from every solution; with ``check`` only report stale ones."""
+    stale = []
+    with tempfile.TemporaryDirectory(prefix="course-generate-") as tmp:
+        work = Path(course_dir or tmp)
+        for topic in topics():
+            released = release_assignment(topic, work)
+            target = EXERCISES_DIR / f"{topic}.ipynb"
+            if target.exists() and _normalised(target) == _normalised(released):
+                continue
+            stale.append(topic)
+            if not check:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(released, target)
+    return stale
+
+
+# --------------------------------------------------------------------------- grade
+
+@dataclass
+class Result:
+    student: str
+    topic: str
+    scores: dict[str, float] = field(default_factory=dict)      # grade cell -> points earned
+    max_scores: dict[str, float] = field(default_factory=dict)  # grade cell -> points possible
+    reasons: dict[str, str] = field(default_factory=dict)       # grade cell (or "submission") -> why points were lost
+
+    @property
+    def total(self) -> float:
+        return sum(self.scores.values())
+
+    @property
+    def max_total(self) -> float:
+        return sum(self.max_scores.values())
+
+
+def grade_cells(topic: str) -> dict[str, float]:
+    """The graded test cells of a topic and their points, in notebook order."""
+    nb = nbformat.read(SOLUTIONS_DIR / f"{topic}.ipynb", as_version=4)
+    return {c.metadata.nbgrader["grade_id"]: float(c.metadata.nbgrader["points"]) for c in nb.cells if is_test_cell(c)}
+
+
+def collect_submissions(folder: Path, wanted: list[str]) -> dict[tuple[str, str], Path]:
+    """Find ``<student>/<topic>.ipynb`` (or ``<student>/<topic>/<topic>.ipynb``) under ``folder``."""
+    found = {}
+    for student_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for topic in wanted:
+            for candidate in (student_dir / f"{topic}.ipynb", student_dir / topic / f"{topic}.ipynb"):
+                if candidate.exists():
+                    found[(student_dir.name, topic)] = candidate
+                    break
+    return found
+
+
+def _unzip_if_needed(path: Path, stack: list) -> Path:
+    if path.is_file() and zipfile.is_zipfile(path):
+        tmp = tempfile.TemporaryDirectory(prefix="course-submissions-")
+        stack.append(tmp)
+        with zipfile.ZipFile(path) as archive:
+            archive.extractall(tmp.name)
+        entries = [p for p in Path(tmp.name).iterdir() if not p.name.startswith(("__MACOSX", "."))]
+        # a zip of one top folder holding the student folders, or of the student folders themselves
+        if len(entries) == 1 and entries[0].is_dir() and not any(entries[0].glob("*.ipynb")):
+            return entries[0]
+        return Path(tmp.name)
+    if not path.is_dir():
+        raise SystemExit(f"{path} is neither a folder nor a zip file of submissions")
+    return path
+
+
+def _failure_message(cell) -> str:
+    """Why a graded cell lost points, from its outputs: the error, a timeout, or stray stderr."""
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            value = str(output.get("evalue", "")).strip().splitlines()
+            return f"{output.get('ename', 'Error')}: {value[0] if value else ''}".strip().rstrip(":")
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "stream" and output.get("name") == "stderr":
+            return "the cell wrote to stderr (nbgrader gives 0 for that): " + output.get("text", "").strip()[:200]
+    return "the cell did not run (an earlier cell may have stopped the kernel or timed out)"
+
+
+def _read_results(topic: str, students: list[str], course_dir: Path, max_scores: dict[str, float]) -> dict[str, Result]:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    results = {}
+    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}") as gb:
+        for student in students:
+            try:
+                nb = gb.find_submission_notebook(topic, topic, student)
+            except MissingEntry:
+                continue
+            autograded = course_dir / "autograded" / student / topic / f"{topic}.ipynb"
+            if not autograded.exists():
+                continue
+            result = Result(student, topic, max_scores=dict(max_scores))
+            for grade in nb.grades:
+                result.scores[grade.name] = float(grade.score or 0.0)
+            cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c
+                     for c in nbformat.read(autograded, as_version=4).cells}
+            for name, points in max_scores.items():
+                if result.scores.get(name, 0.0) < points:
+                    result.reasons[name] = _failure_message(cells.get(name, {}))
+            results[student] = result
+    return results
+
+
+def _place_submission(notebook: Path, student: str, topic: str, course_dir: Path) -> str | None:
+    """Copy a submission into nbgrader's ``submitted/`` folder; return a reason if it cannot be graded."""
+    try:
+        nbformat.validate(nbformat.read(notebook, as_version=4))
+    except Exception as exc:  # noqa: BLE001 -- any unreadable file is the student's problem, not the batch's
+        return f"not a valid notebook ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+    target = course_dir / "submitted" / student / topic
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    shutil.copyfile(notebook, target / f"{topic}.ipynb")
+    stamp = datetime.fromtimestamp(notebook.stat().st_mtime, tz=timezone.utc)
+    (target / "timestamp.txt").write_text(stamp.strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
+    return None
+
+
+def grade(folder: Path, wanted: list[str] | None = None, course_dir: Path = DEFAULT_COURSE_DIR,
+          csv_path: Path | None = None, log=print) -> list[Result]:
+    """Autograde every submission under ``folder`` with nbgrader; return one Result per (student, topic)."""
+    wanted = wanted or topics()
+    keep_alive: list = []
+    folder = _unzip_if_needed(Path(folder), keep_alive)
+    submissions = collect_submissions(folder, wanted)
+    students = sorted({s for s, _ in submissions} | {p.name for p in folder.iterdir()
+                                                     if p.is_dir() and not p.name.startswith(".")})
+    course_dir.mkdir(parents=True, exist_ok=True)
+    results: list[Result] = []
+    for topic in wanted:
+        release_assignment(topic, course_dir)
+        max_scores = grade_cells(topic)
+        gradable, broken = [], {}
+        for student in students:
+            notebook = submissions.get((student, topic))
+            reason = "no submission" if notebook is None else _place_submission(notebook, student, topic, course_dir)
+            (broken.__setitem__(student, reason) if reason else gradable.append(student))
+        log(f"[{topic}] grading {len(gradable)} submission(s) with nbgrader autograde")
+        by_student: dict[str, Result] = {}
+        if gradable:
+            # Fast path: one nbgrader run for the whole batch ...
+            batch = run_nbgrader(["autograde", topic, "--force", "--create"], course_dir,
+                                 timeout=NOTEBOOK_TIMEOUT_S * len(gradable))
+            by_student = _read_results(topic, gradable, course_dir, max_scores)
+            # ... and a run per student for whatever that batch did not finish (a dead kernel aborts it).
+            for student in [s for s in gradable if s not in by_student]:
+                single = run_nbgrader(["autograde", topic, "--force", "--create", f"--student={student}"],
+                                      course_dir, timeout=NOTEBOOK_TIMEOUT_S)
+                by_student.update(_read_results(topic, [student], course_dir, max_scores))
+                if student not in by_student:
+                    broken[student] = "grading failed: " + _last_error_line(single.stderr or batch.stderr)
+        for student in students:
+            result = by_student.get(student)
+            if result is None:
+                result = Result(student, topic, scores={k: 0.0 for k in max_scores}, max_scores=dict(max_scores))
+                result.reasons["submission"] = broken.get(student, "not graded")
+            results.append(result)
+            log(f"  {student:<24} {result.total:5.1f} / {result.max_total:.1f}"
+                + ("" if not result.reasons else f"   ({len(result.reasons)} check(s) failed)"))
+    if csv_path:
+        write_csv(results, Path(csv_path))
+    return results
+
+
+def _last_error_line(text: str) -> str:
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    errors = [line for line in lines if "Error" in line or "error" in line or "timed out" in line]
+    return (errors or lines or ["unknown error"])[-1][:300]
+
+
+def write_csv(results: list[Result], path: Path) -> None:
+    """One row per (student, topic): every question's points, the total, the maximum and the reasons."""
+    questions = []
+    for r in results:
+        questions += [f"{r.topic}:{q}" for q in r.max_scores if f"{r.topic}:{q}" not in questions]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["student", "assignment", *questions, "total", "max", "reasons"])
+        for r in results:
+            row = [r.scores.get(q.split(":", 1)[1], "") if q.startswith(r.topic + ":") else "" for q in questions]
+            reasons = "; ".join(f"{k}: {v}" for k, v in r.reasons.items())
+            writer.writerow([r.student, r.topic, *row, f"{r.total:g}", f"{r.max_total:g}", reasons])
+
+
+# --------------------------------------------------------------------------- feedback
+
+def feedback(results: list[Result], out_dir: Path) -> list[Path]:
+    """Write ``<out_dir>/<student>/<topic>.md``: points per question and the message of each failed check.
+
+    Unlike ``nbgrader generate_feedback`` this never includes the source of hidden tests.
+    """
+    written = []
+    for r in results:
+        lines = [f"# Feedback: {r.topic}", "", f"Student: `{r.student}`  ", f"Score: **{r.total:g} / {r.max_total:g}**", ""]
+        if "submission" in r.reasons:
+            lines += [f"Your submission could not be graded: {r.reasons['submission']}", ""]
+        lines += ["| question | points | result |", "|---|---|---|"]
+        for q, points in r.max_scores.items():
+            got = r.scores.get(q, 0.0)
+            status = "passed" if got >= points else _escape(r.reasons.get(q, "failed"))
+            lines.append(f"| `{q}` | {got:g} / {points:g} | {status} |")
+        path = out_dir / r.student / f"{r.topic}.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines) + "\n")
+        written.append(path)
+    return written
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def results_from_gradebook(course_dir: Path = DEFAULT_COURSE_DIR, wanted: list[str] | None = None) -> list[Result]:
+    """Rebuild results for everything already autograded in ``course_dir`` (used by ``feedback``)."""
+    from nbgrader.api import Gradebook
+
+    results = []
+    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}") as gb:
+        students = sorted(s.id for s in gb.students)
+    for topic in wanted or topics():
+        results += _read_results(topic, students, course_dir, grade_cells(topic)).values()
+    return results
+
+
+# --------------------------------------------------------------------------- demo
+
+def demo(course_dir: Path = DEFAULT_COURSE_DIR, out_dir: Path = REPO_ROOT / "artifacts" / "demo") -> list[Result]:
+    """Grade every reference solution (should score 100%) and every blank stub (should score 0)."""
+    with tempfile.TemporaryDirectory(prefix="course-demo-") as tmp:
+        for topic in topics():
+            for student, source in (("reference", SOLUTIONS_DIR), ("blank-stub", EXERCISES_DIR)):
+                (Path(tmp) / student).mkdir(exist_ok=True)
+                shutil.copyfile(source / f"{topic}.ipynb", Path(tmp) / student / f"{topic}.ipynb")
+        results = grade(Path(tmp), course_dir=course_dir, csv_path=out_dir / "grades.csv")
+    feedback(results, out_dir / "feedback")
+    print(f"\ngrades: {out_dir / 'grades.csv'}\nfeedback: {out_dir / 'feedback'}")
+    return results
+
+
+# --------------------------------------------------------------------------- main
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    gen = sub.add_parser("generate", help="generate exercises/ from solutions/ with nbgrader")
+    gen.add_argument("--check", action="store_true", help="exit 1 if exercises/ is stale; change nothing")
+    grd = sub.add_parser("grade", help="autograde a folder or zip of submissions (<student>/<topic>.ipynb)")
+    grd.add_argument("folder", type=Path)
+    grd.add_argument("--topic", action="append", choices=topics(), help="grade only this topic (repeatable)")
+    grd.add_argument("--csv", type=Path, default=Path("grades.csv"), help="where to write the scores")
+    grd.add_argument("--feedback", type=Path, help="also write per-student feedback to this folder")
+    grd.add_argument("--course-dir", type=Path, default=DEFAULT_COURSE_DIR)
+    fb = sub.add_parser("feedback", help="write per-student feedback for everything graded so far")
+    fb.add_argument("--out", type=Path, default=Path("feedback"))
+    fb.add_argument("--course-dir", type=Path, default=DEFAULT_COURSE_DIR)
+    sub.add_parser("demo", help="grade the reference solutions and the blank stubs")
+    args = parser.parse_args(argv)
+
+    if args.command == "generate":
+        stale = generate(check=args.check)
+        if args.check:
+            if stale:
+                print("stale exercises (run `python -m autograder generate`): " + ", ".join(stale))
+                return 1
+            print(f"exercises/ is up to date ({len(topics())} topic(s))")
+        else:
+            print("regenerated: " + (", ".join(stale) if stale else "nothing (already up to date)"))
+        return 0
+    if args.command == "grade":
+        results = grade(args.folder, args.topic, course_dir=args.course_dir, csv_path=args.csv)
+        if args.feedback:
+            feedback(results, args.feedback)
+        print(f"wrote {args.csv}")
+        return 0
+    if args.command == "feedback":
+        written = feedback(results_from_gradebook(args.course_dir), args.out)
+        print(f"wrote {len(written)} feedback file(s) under {args.out}")
+        return 0
+    if args.command == "demo":
+        demo()
+        return 0
+    return 2

@@ -1,0 +1,22 @@
+"""nbgrader configuration for the course.
+
+The course directory (``source/``, ``release/``, ``submitted/``, ``autograded/``,
+``gradebook.db``) is generated under ``autograder/course/`` by ``python -m
+autograder``; ``solutions/`` stays the single source of truth.
+"""
+import os
+
+c = get_config()  # noqa: F821 -- provided by nbgrader when it loads this file
+
+c.CourseDirectory.course_id = "transformers-from-attention-to-swin"
+c.CourseDirectory.root = os.environ.get(
+    "COURSE_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "course"))
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(c.CourseDirectory.root, "gradebook.db")
+
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# A generous per-cell limit: the grader's own timeouts are set by ``python -m autograder grade``.
+c.Execute.timeout = int(os.environ.get("COURSE_CELL_TIMEOUT", "60"))
+c.Execute.interrupt_on_timeout = True
+c.Execute.allow_errors = True

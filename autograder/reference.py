@@ -1,0 +1,42 @@
+"""Load a reference solution from its nbgrader source notebook.
+
+The reference code exists in exactly one place, the solution cells of
+``solutions/<topic>.ipynb``.  Hidden tests (run by the autograder) and the
+repository's own tests call :func:`load_reference` to execute those cells in a
+fresh module, so there is no second copy that could drift from the notebook.
+"""
+from __future__ import annotations
+
+import functools
+import types
+from pathlib import Path
+
+import nbformat
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SOLUTIONS_DIR = REPO_ROOT / "solutions"
+
+
+def is_test_cell(cell) -> bool:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return bool(meta.get("grade")) and not meta.get("solution")
+
+
+def reference_source(topic: str) -> str:
+    """The code of every non-test code cell of ``solutions/<topic>.ipynb``, in order."""
+    path = SOLUTIONS_DIR / f"{topic}.ipynb"
+    if not path.exists():
+        raise FileNotFoundError(f"no solution notebook for topic {topic!r} at {path}")
+    nb = nbformat.read(path, as_version=4)
+    cells = [c.source for c in nb.cells if c.cell_type == "code" and not is_test_cell(c)]
+    return "\n\n".join(cells)
+
+
+@functools.cache
+def load_reference(topic: str) -> types.ModuleType:
+    """Execute the reference solution of ``topic`` and return it as a module."""
+    module = types.ModuleType(f"reference_{topic}")
+    module.__file__ = str(SOLUTIONS_DIR / f"{topic}.ipynb")
+    code = compile(reference_source(topic), module.__file__, "exec")
+    exec(code, module.__dict__)
+    return module
