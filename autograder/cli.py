@@ -17,6 +17,7 @@ import argparse
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -254,10 +255,24 @@ def grade(folder: Path, wanted: list[str] | None = None, course_dir: Path = DEFA
     return results
 
 
+_EXCEPTION_LINE = re.compile(r"(?:^|[\s.])(\w+(?:Error|Exception|Interrupt)): ?(.*)$")
+_KNOWN_CAUSES = {
+    "DeadKernelError": "the kernel died while running the notebook (os._exit, a crash, or out of memory)",
+    "CellTimeoutError": "a cell ran longer than the time limit",
+    "UnresponsiveKernelError": "the kernel stopped responding",
+}
+
+
 def _last_error_line(text: str) -> str:
+    """The most informative line of an nbgrader log: the last exception raised, explained when we know it."""
     lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
-    errors = [line for line in lines if "Error" in line or "error" in line or "timed out" in line]
-    return (errors or lines or ["unknown error"])[-1][:300]
+    for line in reversed(lines):
+        match = _EXCEPTION_LINE.search(line)
+        if match and not line.startswith("["):
+            name, message = match.groups()
+            cause = _KNOWN_CAUSES.get(name)
+            return f"{cause} ({name}: {message})"[:300] if cause else f"{name}: {message}"[:300]
+    return (lines or ["unknown error"])[-1][:300]
 
 
 def write_csv(results: list[Result], path: Path) -> None:

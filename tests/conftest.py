@@ -1,0 +1,48 @@
+"""Shared fixtures: notebooks with planted bugs, and one real nbgrader grading run for the whole session."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import cli
+from autograder.reference import SOLUTIONS_DIR
+from tests.planted_bugs import PLANTED_BUGS, apply_bug
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Submissions that must not stop the batch (each gets a recorded score with a reason).
+KILLS_KERNEL = "import os\nos._exit(1)\n"
+BROKEN_JSON = '{"cells": [ this is not json'
+
+
+def _write(nb, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+
+
+@pytest.fixture(scope="session")
+def graded(tmp_path_factory):
+    """Grade, in one real `nbgrader autograde` run per topic: every reference, every stub, every planted bug,
+    a notebook that kills its kernel and a file that is not a notebook. Returns {(student, topic): Result}."""
+    root = tmp_path_factory.mktemp("submissions")
+    for topic in cli.topics():
+        solution = nbformat.read(SOLUTIONS_DIR / f"{topic}.ipynb", as_version=4)
+        _write(solution, root / "reference" / f"{topic}.ipynb")
+        _write(nbformat.read(REPO_ROOT / "exercises" / f"{topic}.ipynb", as_version=4),
+               root / "stub" / f"{topic}.ipynb")
+        for bug in PLANTED_BUGS.get(topic, []):
+            _write(apply_bug(solution, bug), root / f"bug-{bug.name}" / f"{topic}.ipynb")
+        # sorts first, so nbgrader meets it before everyone else
+        killer = copy.deepcopy(solution)
+        first_solution = next(c for c in killer.cells if c.metadata.get("nbgrader", {}).get("solution"))
+        first_solution.source += "\n" + KILLS_KERNEL
+        _write(killer, root / "aaa-kills-kernel" / f"{topic}.ipynb")
+        (root / "aab-not-a-notebook").mkdir(exist_ok=True)
+        (root / "aab-not-a-notebook" / f"{topic}.ipynb").write_text(BROKEN_JSON)
+    course_dir = tmp_path_factory.mktemp("course")
+    results = cli.grade(root, course_dir=course_dir, csv_path=course_dir / "grades.csv")
+    return {"results": {(r.student, r.topic): r for r in results}, "course_dir": course_dir,
+            "csv": course_dir / "grades.csv", "list": results}

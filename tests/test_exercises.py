@@ -1,0 +1,46 @@
+"""exercises/ is generated from solutions/ and must be current; no solution or hidden test leaks into it."""
+import json
+
+import nbformat
+import pytest
+
+from autograder import cli
+from autograder.reference import REPO_ROOT, SOLUTIONS_DIR
+
+TOPICS = cli.topics()
+
+
+def test_exercises_are_up_to_date_with_solutions():
+    assert cli.generate(check=True) == [], "run `python -m autograder generate` and commit exercises/"
+
+
+def test_staleness_check_notices_an_edited_solution(tmp_path, monkeypatch):
+    edited = tmp_path / "solutions"
+    edited.mkdir()
+    for topic in TOPICS:
+        nb = nbformat.read(SOLUTIONS_DIR / f"{topic}.ipynb", as_version=4)
+        nb.cells[0].source += "\n\nA new sentence."
+        nbformat.write(nb, edited / f"{topic}.ipynb")
+    monkeypatch.setattr(cli, "SOLUTIONS_DIR", edited)
+    assert cli.generate(check=True) == TOPICS
+
+
+def test_every_solution_has_a_committed_exercise():
+    assert TOPICS, "no solutions found"
+    assert sorted(p.stem for p in (REPO_ROOT / "exercises").glob("*.ipynb")) == TOPICS
+
+
+@pytest.mark.parametrize("topic", TOPICS)
+def test_exercise_contains_no_solution_or_hidden_test(topic):
+    text = (REPO_ROOT / "exercises" / f"{topic}.ipynb").read_text()
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "load_reference"):
+        assert marker not in text
+    assert "raise NotImplementedError()" in text
+
+
+@pytest.mark.parametrize("topic", TOPICS)
+def test_sources_are_committed_without_outputs(topic):
+    for folder in (SOLUTIONS_DIR, REPO_ROOT / "exercises"):
+        nb = json.loads((folder / f"{topic}.ipynb").read_text())
+        for cell in nb["cells"]:
+            assert not cell.get("outputs") and cell.get("execution_count") is None, f"{folder.name}/{topic}"

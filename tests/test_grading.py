@@ -1,0 +1,97 @@
+"""The autograder, end to end with real `nbgrader autograde`: reference 100%, stub 0, every planted bug caught,
+broken submissions recorded with a reason, CSV and feedback consistent with the gradebook."""
+import csv
+
+import nbformat
+import pytest
+
+from autograder import cli
+from autograder.reference import SOLUTIONS_DIR
+from tests.planted_bugs import PLANTED_BUGS
+
+TOPICS = cli.topics()
+BUGS = [(topic, bug) for topic, bugs in PLANTED_BUGS.items() for bug in bugs]
+
+
+def hidden_test_cells(topic):
+    nb = nbformat.read(SOLUTIONS_DIR / f"{topic}.ipynb", as_version=4)
+    return {c.metadata.nbgrader["grade_id"] for c in nb.cells if "BEGIN HIDDEN TESTS" in c.source}
+
+
+@pytest.mark.parametrize("topic", TOPICS)
+def test_reference_scores_full_marks_on_every_cell(graded, topic):
+    result = graded["results"][("reference", topic)]
+    assert result.max_total > 0
+    assert result.scores == result.max_scores, result.reasons
+
+
+@pytest.mark.parametrize("topic", TOPICS)
+def test_student_stub_scores_zero_on_every_cell(graded, topic):
+    result = graded["results"][("stub", topic)]
+    assert set(result.scores) == set(result.max_scores)
+    assert all(score == 0 for score in result.scores.values()), result.scores
+    assert all("NotImplementedError" in result.reasons[q] for q in result.max_scores), result.reasons
+
+
+def test_every_topic_has_planted_bugs():
+    assert set(PLANTED_BUGS) == set(TOPICS)
+
+
+@pytest.mark.parametrize("topic,bug", BUGS, ids=[f"{t}:{b.name}" for t, b in BUGS])
+def test_hidden_tests_catch_planted_bug(graded, topic, bug):
+    result = graded["results"][(f"bug-{bug.name}", topic)]
+    assert result.total < result.max_total, f"{bug.name} got full marks"
+    caught_by_hidden = [q for q in hidden_test_cells(topic) if result.scores[q] < result.max_scores[q]]
+    assert caught_by_hidden, f"no hidden test cell caught {bug.name}; scores {result.scores}"
+    for q in caught_by_hidden:
+        assert result.reasons[q], f"{q} lost points without a reason"
+
+
+@pytest.mark.parametrize("topic", TOPICS)
+def test_submission_that_kills_its_kernel_gets_a_score_and_a_reason(graded, topic):
+    result = graded["results"][("aaa-kills-kernel", topic)]
+    assert result.total < result.max_total
+    assert result.reasons, "a dead kernel must be explained"
+    # ... and it did not stop anyone graded after it
+    assert graded["results"][("reference", topic)].total == result.max_total
+
+
+@pytest.mark.parametrize("topic", TOPICS)
+def test_file_that_is_not_a_notebook_gets_zero_and_a_reason(graded, topic):
+    result = graded["results"][("aab-not-a-notebook", topic)]
+    assert result.total == 0
+    assert "not a valid notebook" in result.reasons["submission"]
+
+
+def test_csv_matches_the_gradebook(graded):
+    from nbgrader.api import Gradebook
+
+    with open(graded["csv"]) as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == len(graded["list"])
+    with Gradebook(f"sqlite:///{graded['course_dir'] / 'gradebook.db'}") as gb:
+        for row in rows:
+            result = graded["results"][(row["student"], row["assignment"])]
+            assert float(row["total"]) == pytest.approx(result.total)
+            if row["student"] == "aab-not-a-notebook":
+                continue  # never reached nbgrader
+            submission = gb.find_submission_notebook(row["assignment"], row["assignment"], row["student"])
+            for grade in submission.grades:
+                assert float(row[f"{row['assignment']}:{grade.name}"]) == pytest.approx(grade.score or 0)
+
+
+def test_feedback_lists_points_and_reasons_but_never_hidden_test_code(graded, tmp_path):
+    written = cli.feedback(graded["list"], tmp_path)
+    assert len(written) == len(graded["list"])
+    for topic in TOPICS:
+        hidden_sources = [c.source for c in nbformat.read(SOLUTIONS_DIR / f"{topic}.ipynb", as_version=4).cells
+                          if "BEGIN HIDDEN TESTS" in c.source]
+        hidden_lines = {line.strip() for src in hidden_sources for line in src.splitlines()
+                        if len(line.strip()) > 20 and not line.strip().startswith("#")}
+        for path in tmp_path.glob(f"*/{topic}.md"):
+            text = path.read_text()
+            assert "HIDDEN" not in text
+            leaked = [line for line in hidden_lines if line in text]
+            assert not leaked, f"{path} shows hidden test code: {leaked[:2]}"
+    stub = (tmp_path / "stub" / f"{TOPICS[0]}.md").read_text()
+    assert "0 / " in stub and "NotImplementedError" in stub

@@ -1,0 +1,93 @@
+"""The attention reference solution (loaded from solutions/attention.ipynb) against independent implementations:
+torch.nn.functional.scaled_dot_product_attention and torch.nn.MultiheadAttention, in float64, all parameters random."""
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from autograder.reference import load_reference
+
+ref = load_reference("attention")
+TOL = dict(rtol=1e-12, atol=1e-12)  # float64, same arithmetic: only rounding differences
+
+
+def random_mask(*shape, generator):
+    mask = torch.rand(*shape, generator=generator) > 0.5
+    mask[..., 0] = True  # every query attends to at least one key
+    return mask
+
+
+@pytest.mark.parametrize("batch", [(), (3,), (2, 4)])
+@pytest.mark.parametrize("masked", [False, True])
+def test_sdpa_matches_torch(batch, masked):
+    gen = torch.Generator().manual_seed(len(batch) + 10 * masked)
+    q = torch.randn(*batch, 5, 8, generator=gen, dtype=torch.float64)
+    k = torch.randn(*batch, 7, 8, generator=gen, dtype=torch.float64)
+    v = torch.randn(*batch, 7, 3, generator=gen, dtype=torch.float64)
+    mask = random_mask(*batch, 5, 7, generator=gen) if masked else None
+    out, weights = ref.scaled_dot_product_attention(q, k, v, mask)
+    torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v, attn_mask=mask), **TOL)
+    eye = torch.eye(7, dtype=torch.float64).expand(*batch, 7, 7)
+    torch.testing.assert_close(weights, F.scaled_dot_product_attention(q, k, eye, attn_mask=mask), **TOL)
+
+
+def test_sdpa_causal_matches_is_causal():
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 6, 4, generator=gen, dtype=torch.float64) for _ in range(3))
+    out, _ = ref.scaled_dot_product_attention(q, k, v, torch.ones(6, 6, dtype=torch.bool).tril())
+    torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v, is_causal=True), **TOL)
+
+
+def copy_torch_weights(torch_mha, mha):
+    d = torch_mha.embed_dim
+    with torch.no_grad():
+        for i, proj in enumerate((mha.q_proj, mha.k_proj, mha.v_proj)):
+            proj.weight.copy_(torch_mha.in_proj_weight[i * d:(i + 1) * d])
+            if proj.bias is not None:
+                proj.bias.copy_(torch_mha.in_proj_bias[i * d:(i + 1) * d])
+        mha.out_proj.load_state_dict(torch_mha.out_proj.state_dict())
+
+
+@pytest.mark.parametrize("d_model,heads,bias", [(16, 4, True), (24, 3, False), (8, 1, True), (32, 8, True)])
+@pytest.mark.parametrize("cross,masked", [(False, False), (True, True), (False, True)])
+def test_mha_matches_nn_multihead_attention(d_model, heads, bias, cross, masked):
+    torch.manual_seed(d_model + heads)
+    torch_mha = nn.MultiheadAttention(d_model, heads, bias=bias, batch_first=True, dtype=torch.float64)
+    with torch.no_grad():
+        for p in torch_mha.parameters():
+            p.normal_()
+    mha = ref.MultiHeadAttention(d_model, heads, bias=bias, dtype=torch.float64)
+    copy_torch_weights(torch_mha, mha)
+    x = torch.randn(3, 5, d_model, dtype=torch.float64)
+    memory = torch.randn(3, 9, d_model, dtype=torch.float64) if cross else x
+    mask = random_mask(5, memory.shape[1], generator=torch.Generator().manual_seed(1)) if masked else None
+    out, weights = mha(x, memory, memory, mask=mask)
+    expected, expected_weights = torch_mha(x, memory, memory, attn_mask=None if mask is None else ~mask,
+                                           need_weights=True, average_attn_weights=False)
+    torch.testing.assert_close(out, expected, **TOL)
+    torch.testing.assert_close(weights, expected_weights, **TOL)
+
+
+def test_reference_runs_on_meta_device_and_keeps_dtype():
+    mha = ref.MultiHeadAttention(8, 2, device="meta", dtype=torch.float64)
+    x = torch.empty(2, 3, 8, device="meta", dtype=torch.float64)
+    out, weights = mha(x, x, x)
+    assert out.device.type == "meta" and out.dtype == torch.float64 and weights.shape == (2, 2, 3, 3)
+
+
+@pytest.mark.parametrize("q_shape,k_shape,v_shape,message", [
+    ((5, 4), (7, 3), (7, 6), "same last dimension d_k"),
+    ((5, 4), (7, 4), (6, 6), "same number of positions L_k"),
+])
+def test_sdpa_shape_errors_explain_themselves(q_shape, k_shape, v_shape, message):
+    with pytest.raises(ValueError, match=message):
+        ref.scaled_dot_product_attention(torch.randn(q_shape), torch.randn(k_shape), torch.randn(v_shape))
+
+
+def test_mha_errors_explain_themselves():
+    with pytest.raises(ValueError, match="divisible"):
+        ref.MultiHeadAttention(10, 3)
+    with pytest.raises(ValueError, match=r"\(B, L, d_model=16\)"):
+        ref.MultiHeadAttention(16, 4)(torch.randn(2, 5, 8), torch.randn(2, 5, 16), torch.randn(2, 5, 16))
+    with pytest.raises(TypeError, match="bool"):
+        ref.scaled_dot_product_attention(torch.randn(2, 3), torch.randn(2, 3), torch.randn(2, 3), torch.ones(2, 2))
