@@ -132,21 +132,25 @@ def plot_timings(ax, sizes: Sequence[float], series: Mapping[str, Sequence[float
         sizes: the x values (e.g. sequence lengths).
         series: ``{label: values}``; each is drawn with markers, its fitted log-log slope (over the
             ``fit_last`` largest sizes) added to the label.
-        reference_slopes: exponents ``p`` of dashed grey guide lines ``c * n**p``, anchored at the
-            largest value of the first series.
+        reference_slopes: exponents ``p`` of dashed grey guide lines ``c * n**p``; each is fitted
+            (over the ``fit_last`` largest sizes) to the series whose slope is closest to ``p``.
     """
     sizes = np.asarray(sizes, dtype=float)
-    first = None
+    fitted = {}
     for label, values in series.items():
         values = np.asarray(values, dtype=float)
-        first = values if first is None else first
         slope = loglog_slope(sizes, values, last=fit_last)
+        fitted[label] = (slope, values)
         ax.loglog(sizes, values, "o-", label=f"{label} (slope {slope:.2f})")
     for p in reference_slopes:
-        guide = first[-1] * (sizes / sizes[-1]) ** p
+        # draw each guide c * n**p through the series whose slope is closest to p (least squares in log space)
+        _, values = min(fitted.values(), key=lambda sv: abs(sv[0] - p))
+        tail = slice(-fit_last, None) if fit_last else slice(None)
+        c = np.exp(np.mean(np.log(values[tail]) - p * np.log(sizes[tail])))
+        guide = c * sizes ** p
         ax.loglog(sizes, guide, "--", color="0.6", linewidth=1)
         ax.annotate(f"$\\propto n^{{{p}}}$" if p != 1 else "$\\propto n$", (sizes[0], guide[0]),
-                    textcoords="offset points", xytext=(4, 4), color="0.4", fontsize=9)
+                    textcoords="offset points", xytext=(2, 6), color="0.4", fontsize=9)
     ax.set_xscale("log", base=2)
     ax.set_xticks(sizes)
     ax.set_xticklabels([f"{int(s)}" if float(s).is_integer() else f"{s:g}" for s in sizes])

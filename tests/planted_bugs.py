@@ -1,6 +1,6 @@
 """Planted bugs: each is a small edit of a reference solution that a real student could make.
 
-The hidden tests must catch every one of them (``tests/test_grading.py``).  A bug
+Bugs live in ``tests/planted/<topic>.py``. The hidden tests must catch every one of them (``tests/test_grading.py``).  A bug
 is a literal text replacement inside one solution cell; ``apply_bug`` fails loudly
 if the text is not found, so a bug can never silently stop being planted when a
 reference solution is edited.
@@ -8,7 +8,9 @@ reference solution is edited.
 from __future__ import annotations
 
 import copy
+import importlib
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -19,35 +21,13 @@ class PlantedBug:
     new: str
 
 
-PLANTED_BUGS: dict[str, list[PlantedBug]] = {
-    "attention": [
-        PlantedBug("no-scaling", "sdpa",
-                   "scores = q @ k.transpose(-2, -1) / math.sqrt(d_k)",
-                   "scores = q @ k.transpose(-2, -1)"),
-        PlantedBug("scale-by-dk-not-sqrt", "sdpa",
-                   "scores = q @ k.transpose(-2, -1) / math.sqrt(d_k)",
-                   "scores = q @ k.transpose(-2, -1) / d_k"),
-        PlantedBug("softmax-wrong-axis", "sdpa",
-                   "weights = scores.softmax(dim=-1)",
-                   "weights = scores.softmax(dim=-2)"),
-        PlantedBug("mask-after-softmax", "sdpa",
-                   '        scores = scores.masked_fill(~mask, float("-inf"))\n    weights = scores.softmax(dim=-1)',
-                   "        weights = scores.softmax(dim=-1).masked_fill(~mask, 0.0)\n"
-                   "        return weights @ v, weights\n    weights = scores.softmax(dim=-1)"),
-        PlantedBug("mask-polarity-inverted", "sdpa",
-                   'scores.masked_fill(~mask, float("-inf"))',
-                   'scores.masked_fill(mask, float("-inf"))'),
-        PlantedBug("heads-split-by-reshape-without-transpose", "mha",
-                   "return x.view(batch, length, self.num_heads, self.d_head).transpose(1, 2)",
-                   "return x.reshape(batch, self.num_heads, length, self.d_head)"),
-        PlantedBug("missing-output-projection", "mha",
-                   "return self.out_proj(out), weights",
-                   "return out, weights"),
-        PlantedBug("weights-not-normalised", "sdpa",
-                   "return weights @ v, weights",
-                   "return weights @ v, scores.exp()"),
-    ],
-}
+def _discover() -> dict[str, list[PlantedBug]]:
+    """``tests/planted/<topic>.py`` holds the list ``BUGS`` for exercise ``<topic>``."""
+    found = {}
+    for path in sorted((Path(__file__).parent / "planted").glob("*.py")):
+        if path.stem != "__init__":
+            found[path.stem] = importlib.import_module(f"tests.planted.{path.stem}").BUGS
+    return found
 
 
 def apply_bug(notebook, bug: PlantedBug):
@@ -58,3 +38,6 @@ def apply_bug(notebook, bug: PlantedBug):
         raise ValueError(f"planted bug {bug.name!r}: text to replace not found exactly once in cell {bug.cell!r}")
     cells[0].source = cells[0].source.replace(bug.old, bug.new)
     return buggy
+
+
+PLANTED_BUGS: dict[str, list[PlantedBug]] = _discover()
