@@ -70,10 +70,14 @@ def run_nbgrader(args: list[str], course_dir: Path, timeout: float | None = None
 def release_assignment(topic: str, course_dir: Path) -> Path:
     """Copy the solution into ``source/`` and run ``nbgrader generate_assignment``; return the student notebook."""
     source = course_dir / "source" / topic / f"{topic}.ipynb"
-    source.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(SOLUTIONS_DIR / f"{topic}.ipynb", source)
-    result = run_nbgrader(["generate_assignment", topic, "--force"], course_dir)
     released = course_dir / "release" / topic / f"{topic}.ipynb"
+    solution = (SOLUTIONS_DIR / f"{topic}.ipynb").read_bytes()
+    if source.exists() and source.read_bytes() == solution and released.exists() \
+            and (course_dir / "gradebook.db").exists():
+        return released  # already released from this very solution (and recorded in the gradebook)
+    source.parent.mkdir(parents=True, exist_ok=True)
+    source.write_bytes(solution)
+    result = run_nbgrader(["generate_assignment", topic, "--force"], course_dir)
     if result.returncode != 0 or not released.exists():
         raise RuntimeError(f"nbgrader generate_assignment {topic} failed:\n{result.stdout}\n{result.stderr}")
     return released

@@ -80,7 +80,7 @@ def test_chapter_has_math_figures_widgets_and_downloads(site, page):
     assert "_static/mathjax/tex-mml-chtml.js" in html
     assert re.search(r'class="math[ "]', html), "no math on the page"
     assert "<img" in html, "no executed figure on the page"
-    assert 'href="../_sources/' + page.split("/")[-1] + '.ipynb"' in html, "no .ipynb download button"
+    assert f'href="../_sources/{page}.ipynb"' in html, "no .ipynb download button"
     assert "mybinder.org" in html, "no launch button"
 
 
