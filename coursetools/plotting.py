@@ -6,6 +6,8 @@ control of its layout; nothing here calls ``plt.show()``.  Animations are return
 """
 from __future__ import annotations
 
+import re
+
 import math
 from typing import Callable, Mapping, Sequence
 
@@ -106,6 +108,8 @@ def animation_html(fig, update: Callable[[int], object], frames: int | Sequence,
     """
     anim = FuncAnimation(fig, update, frames=frames, interval=interval_ms, blit=False)
     html = anim.to_jshtml(default_mode="loop")
+    # matplotlib links Font Awesome 4 from a CDN for the button icons; the book serves its own icons.
+    html = re.sub(r'<link rel="stylesheet"\s+href="https://[^"]*font-awesome[^"]*">', "", html)
     if close:
         plt.close(fig)
     return HTML(html)

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import copy
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 
 from autograder import cli
 from autograder.reference import SOLUTIONS_DIR
@@ -54,3 +57,30 @@ def graded(tmp_path_factory):
     results = cli.grade(root, topics, course_dir=course_dir, csv_path=course_dir / "grades.csv")
     return {"results": {(r.student, r.topic): r for r in results}, "course_dir": course_dir,
             "csv": course_dir / "grades.csv", "list": results}
+
+
+JUPYTER_BOOK = str(Path(sys.executable).with_name("jupyter-book"))
+
+
+def toc_pages():
+    toc = yaml.safe_load((REPO_ROOT / "_toc.yml").read_text())
+    pages = [toc["root"]]
+    for part in toc.get("parts", []):
+        pages += [chapter["file"] for chapter in part["chapters"]]
+    return pages
+
+
+def chapter_pages():
+    """The toc pages that are chapters: those with an exercise (solutions/<stem>.ipynb)."""
+    return [p for p in toc_pages() if (REPO_ROOT / "solutions" / f"{Path(p).stem}.ipynb").exists()]
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory):
+    out = tmp_path_factory.mktemp("book")
+    subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "vendor_js.py")], check=True)
+    build = subprocess.run([JUPYTER_BOOK, "build", str(REPO_ROOT), "--path-output", str(out), "-W", "-n",
+                            "--keep-going"], capture_output=True, text=True)
+    assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-4000:]
+    assert "build succeeded" in build.stdout
+    return out / "_build" / "html"
