@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,6 +37,8 @@ EXERCISES_DIR = REPO_ROOT / "exercises"
 DEFAULT_COURSE_DIR = AUTOGRADER_DIR / "course"
 NBGRADER = str(Path(sys.executable).with_name("nbgrader"))
 NOTEBOOK_TIMEOUT_S = int(os.environ.get("COURSE_NOTEBOOK_TIMEOUT", "600"))
+CELL_TIMEOUT_S = int(os.environ.get("COURSE_CELL_TIMEOUT", "60"))
+SANDBOX_UID_BASE = 61000  # sandboxed kernels run as uid 61000 + worker slot when the grader is root
 
 
 def topics() -> list[str]:
@@ -213,10 +216,81 @@ def _place_submission(notebook: Path, student: str, topic: str, course_dir: Path
     return None
 
 
+def _sanitize(topic: str, course_dir: Path) -> subprocess.CompletedProcess:
+    """Phase 1 (trusted, no student code runs): nbgrader clears outputs, restores test cells (hidden tests
+    included) from the gradebook and checks cell metadata, into ``sanitized/``."""
+    return run_nbgrader(["autograde", topic, "--force", "--create", "--Execute.enabled=False",
+                         "--SaveAutoGrades.enabled=False", "--CourseDirectory.autograded_directory=sanitized"], course_dir, timeout=NOTEBOOK_TIMEOUT_S)
+
+
+def _execute_all(topic: str, students: list[str], course_dir: Path, workers: int, log) -> dict[str, str]:
+    """Phase 2: run every sanitized notebook in its own sandbox, ``workers`` at a time, into ``executed/``.
+    Returns {student: reason} for the runs that stopped early (hang, dead kernel, ...)."""
+    from autograder import sandbox
+
+    drop = sandbox.can_drop_privileges()
+    reasons: dict[str, str] = {}
+
+    def run(slot_and_student):
+        slot, student = slot_and_student
+        source = course_dir / "sanitized" / student / topic / f"{topic}.ipynb"
+        target_dir = course_dir / "executed" / student / topic
+        if target_dir.exists():
+            shutil.rmtree(target_dir)
+        target_dir.mkdir(parents=True)
+        shutil.copyfile(course_dir / "submitted" / student / topic / "timestamp.txt", target_dir / "timestamp.txt")
+        cmd = [sys.executable, "-m", "autograder.sandbox", str(source), str(target_dir / f"{topic}.ipynb"),
+               f"--cell-timeout={CELL_TIMEOUT_S}"] + ([f"--uid={SANDBOX_UID_BASE + slot}"] if drop else [])
+        env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=NOTEBOOK_TIMEOUT_S, env=env)
+            reason = json.loads(done.stdout.strip().splitlines()[-1])["reason"] if done.returncode == 0 else \
+                f"the sandbox failed: {_last_error_line(done.stderr)}"
+        except subprocess.TimeoutExpired:
+            reason = f"the notebook ran longer than the {NOTEBOOK_TIMEOUT_S} s limit"
+        except (ValueError, IndexError, KeyError):
+            reason = "the sandbox gave no result"
+        if not (target_dir / f"{topic}.ipynb").exists():  # never leave a submission without a notebook to score
+            nb = nbformat.read(source, as_version=4)
+            from autograder.sandbox import _mark_unfinished
+            _mark_unfinished(nb, reason or "not executed", "SandboxError")
+            nbformat.write(nb, target_dir / f"{topic}.ipynb")
+        return student, reason
+
+    slots = [(i % max(1, workers), s) for i, s in enumerate(students)]
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for student, reason in _progress(pool.map(run, slots), len(students), f"[{topic}] executing", log):
+            if reason:
+                reasons[student] = reason
+    return reasons
+
+
+def _score(topic: str, course_dir: Path) -> subprocess.CompletedProcess:
+    """Phase 3 (trusted, no student code runs): nbgrader scores the executed notebooks into ``autograded/`` and
+    the gradebook, exactly as ``nbgrader autograde`` would (test cells restored again, so they cannot be edited)."""
+    return run_nbgrader(["autograde", topic, "--force", "--create", "--no-execute",
+                         "--CourseDirectory.submitted_directory=executed"], course_dir, timeout=NOTEBOOK_TIMEOUT_S)
+
+
+def _progress(iterable, total: int, desc: str, log):
+    done = 0
+    for item in iterable:
+        done += 1
+        if log is print:
+            print(f"\r{desc}: {done}/{total}", end="\n" if done == total else "", flush=True)
+        yield item
+
+
 def grade(folder: Path, wanted: list[str] | None = None, course_dir: Path = DEFAULT_COURSE_DIR,
-          csv_path: Path | None = None, log=print) -> list[Result]:
-    """Autograde every submission under ``folder`` with nbgrader; return one Result per (student, topic)."""
+          csv_path: Path | None = None, log=print, workers: int | None = None) -> list[Result]:
+    """Autograde every submission under ``folder``; return one Result per (student, topic).
+
+    nbgrader sanitizes (phase 1) and scores (phase 3) the whole batch; between them each submission runs in its own
+    sandbox, ``workers`` at a time (default: one per CPU core).  A submission that cannot be graded still gets a
+    Result: the points of what ran, and a reason.
+    """
     wanted = wanted or topics()
+    workers = workers or os.cpu_count() or 1
     keep_alive: list = []
     folder = _unzip_if_needed(Path(folder), keep_alive)
     submissions = collect_submissions(folder, wanted)
@@ -232,20 +306,24 @@ def grade(folder: Path, wanted: list[str] | None = None, course_dir: Path = DEFA
             notebook = submissions.get((student, topic))
             reason = "no submission" if notebook is None else _place_submission(notebook, student, topic, course_dir)
             (broken.__setitem__(student, reason) if reason else gradable.append(student))
-        log(f"[{topic}] grading {len(gradable)} submission(s) with nbgrader autograde")
+        for stale in ("sanitized", "executed", "autograded"):
+            for student in gradable:
+                shutil.rmtree(course_dir / stale / student / topic, ignore_errors=True)
+        log(f"[{topic}] grading {len(gradable)} submission(s), {workers} at a time")
         by_student: dict[str, Result] = {}
         if gradable:
-            # Fast path: one nbgrader run for the whole batch ...
-            batch = run_nbgrader(["autograde", topic, "--force", "--create"], course_dir,
-                                 timeout=NOTEBOOK_TIMEOUT_S * len(gradable))
-            by_student = _read_results(topic, gradable, course_dir, max_scores)
-            # ... and a run per student for whatever that batch did not finish (a dead kernel aborts it).
-            for student in [s for s in gradable if s not in by_student]:
-                single = run_nbgrader(["autograde", topic, "--force", "--create", f"--student={student}"],
-                                      course_dir, timeout=NOTEBOOK_TIMEOUT_S)
-                by_student.update(_read_results(topic, [student], course_dir, max_scores))
+            sanitized = _sanitize(topic, course_dir)
+            ready = [s for s in gradable if (course_dir / "sanitized" / s / topic / f"{topic}.ipynb").exists()]
+            for student in set(gradable) - set(ready):
+                broken[student] = "nbgrader could not read the submission: " + _last_error_line(sanitized.stderr)
+            stopped = _execute_all(topic, ready, course_dir, workers, log)
+            scored = _score(topic, course_dir)
+            by_student = _read_results(topic, ready, course_dir, max_scores)
+            for student in ready:
                 if student not in by_student:
-                    broken[student] = "grading failed: " + _last_error_line(single.stderr or batch.stderr)
+                    broken[student] = "nbgrader could not score the submission: " + _last_error_line(scored.stderr)
+                elif student in stopped:
+                    by_student[student].reasons["submission"] = stopped[student]
         for student in students:
             result = by_student.get(student)
             if result is None:
@@ -362,6 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     grd.add_argument("--csv", type=Path, default=Path("grades.csv"), help="where to write the scores")
     grd.add_argument("--feedback", type=Path, help="also write per-student feedback to this folder")
     grd.add_argument("--course-dir", type=Path, default=DEFAULT_COURSE_DIR)
+    grd.add_argument("--workers", type=int, default=None, help="submissions run at once (default: CPU cores)")
     fb = sub.add_parser("feedback", help="write per-student feedback for everything graded so far")
     fb.add_argument("--out", type=Path, default=Path("feedback"))
     fb.add_argument("--course-dir", type=Path, default=DEFAULT_COURSE_DIR)
@@ -379,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
             print("regenerated: " + (", ".join(stale) if stale else "nothing (already up to date)"))
         return 0
     if args.command == "grade":
-        results = grade(args.folder, args.topic, course_dir=args.course_dir, csv_path=args.csv)
+        results = grade(args.folder, args.topic, course_dir=args.course_dir, csv_path=args.csv, workers=args.workers)
         if args.feedback:
             feedback(results, args.feedback)
         print(f"wrote {args.csv}")
