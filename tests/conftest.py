@@ -26,6 +26,17 @@ def selected_topics() -> list[str]:
 # Submissions that must not stop the batch (each gets a recorded score with a reason).
 KILLS_KERNEL = "import os\nos._exit(1)\n"
 BROKEN_JSON = '{"cells": [ this is not json'
+WARNS = "import sys, warnings\nwarnings.warn('correct code may warn')\nprint('and write to stderr', file=sys.stderr)\n"
+HANGS_WHEN_TESTED = "import time as _time, torch as _t\n_t.testing.assert_close = lambda *a, **k: _time.sleep(3600)\n"
+SANDBOX_CELL_TIMEOUT_S = 30
+
+
+def first_solution_cell(nb):
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution"))
+
+
+def last_solution_cell(nb):
+    return [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")][-1]
 
 
 def _write(nb, path: Path) -> None:
@@ -48,12 +59,19 @@ def graded(tmp_path_factory):
             _write(apply_bug(solution, bug), root / f"bug-{bug.name}" / f"{topic}.ipynb")
         # sorts first, so nbgrader meets it before everyone else
         killer = copy.deepcopy(solution)
-        first_solution = next(c for c in killer.cells if c.metadata.get("nbgrader", {}).get("solution"))
-        first_solution.source += "\n" + KILLS_KERNEL
+        first_solution_cell(killer).source += "\n" + KILLS_KERNEL
         _write(killer, root / "aaa-kills-kernel" / f"{topic}.ipynb")
+        if topic == "attention":  # the sandbox's limits, once: a hang costs a cell timeout
+            warns = copy.deepcopy(solution)
+            first_solution_cell(warns).source += "\n" + WARNS
+            _write(warns, root / "correct-but-warns" / f"{topic}.ipynb")
+            hangs = copy.deepcopy(solution)
+            last_solution_cell(hangs).source += "\n" + HANGS_WHEN_TESTED
+            _write(hangs, root / "hangs-in-tests" / f"{topic}.ipynb")
         (root / "aab-not-a-notebook").mkdir(exist_ok=True)
         (root / "aab-not-a-notebook" / f"{topic}.ipynb").write_text(BROKEN_JSON)
     course_dir = tmp_path_factory.mktemp("course")
+    cli.CELL_TIMEOUT_S = SANDBOX_CELL_TIMEOUT_S
     results = cli.grade(root, topics, course_dir=course_dir, csv_path=course_dir / "grades.csv")
     return {"results": {(r.student, r.topic): r for r in results}, "course_dir": course_dir,
             "csv": course_dir / "grades.csv", "list": results}

@@ -57,6 +57,20 @@ def test_submission_that_kills_its_kernel_gets_a_score_and_a_reason(graded, topi
     assert graded["results"][("reference", topic)].total == result.max_total
 
 
+@pytest.mark.skipif("attention" not in TOPICS, reason="attention not selected")
+def test_warnings_from_correct_code_cost_nothing(graded):
+    result = graded["results"][("correct-but-warns", "attention")]
+    assert result.scores == result.max_scores, result.reasons
+
+
+@pytest.mark.skipif("attention" not in TOPICS, reason="attention not selected")
+def test_a_hang_times_out_keeps_earlier_points_and_says_why(graded):
+    result = graded["results"][("hangs-in-tests", "attention")]
+    assert 0 < result.total < result.max_total, result.scores  # the visible test ran before the hang
+    assert "longer than" in result.reasons["submission"]
+    assert any("CellTimeoutError" in reason for reason in result.reasons.values())
+
+
 @pytest.mark.parametrize("topic", TOPICS)
 def test_file_that_is_not_a_notebook_gets_zero_and_a_reason(graded, topic):
     result = graded["results"][("aab-not-a-notebook", topic)]
@@ -74,7 +88,8 @@ def test_csv_matches_the_gradebook(graded):
         for row in rows:
             result = graded["results"][(row["student"], row["assignment"])]
             assert float(row["total"]) == pytest.approx(result.total)
-            if row["student"] == "aab-not-a-notebook":
+            if result.reasons.get("submission") in ("no submission",) or row["student"] == "aab-not-a-notebook":
+                assert float(row["total"]) == 0
                 continue  # never reached nbgrader
             submission = gb.find_submission_notebook(row["assignment"], row["assignment"], row["student"])
             for grade in submission.grades:
