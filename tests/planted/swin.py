@@ -1,0 +1,43 @@
+"""Planted bugs for the exercise "swin" (see tests/planted_bugs.py)."""
+from tests.planted_bugs import PlantedBug
+
+BUGS = [
+    # the cyclic shift undone by rolling the same way again: the map ends up shifted by 2s
+    PlantedBug("roll-same-direction-twice", "block",
+               "x = torch.roll(x, shifts=(shift_h, shift_w), dims=(1, 2))            # undo the shift",
+               "x = torch.roll(x, shifts=(-shift_h, -shift_w), dims=(1, 2))"),
+    # regions labelled where the wrapped tokens were *before* the roll (first s rows/columns), not where they are
+    PlantedBug("mask-built-for-unshifted-layout", "mask",
+               "    for rows in (slice(0, -win_h), slice(-win_h, -shift_h), slice(-shift_h, None)):\n"
+               "        for cols in (slice(0, -win_w), slice(-win_w, -shift_w), slice(-shift_w, None)):",
+               "    for rows in (slice(0, shift_h), slice(shift_h, win_h), slice(win_h, None)):\n"
+               "        for cols in (slice(0, shift_w), slice(shift_w, win_w), slice(win_w, None)):"),
+    # the column offset used as the slow (major) digit and the row offset as the fast one
+    PlantedBug("relative-index-rows-cols-swapped", "relpos",
+               "return dy * (2 * win_w - 1) + dx",
+               "return dx * (2 * win_h - 1) + dy"),
+    # one bias for all heads (head 0's column of the table), broadcast over the heads
+    PlantedBug("bias-shared-by-all-heads", "wattn",
+               "return bias.view(n, n, self.num_heads).permute(2, 0, 1)",
+               "return bias.view(n, n, self.num_heads)[None, :, :, 0]"),
+    # (N*N, heads) viewed as (heads, N, N) without the permute: every head's matrix mixes all heads' entries
+    PlantedBug("bias-heads-scrambled-by-view", "wattn",
+               "return bias.view(n, n, self.num_heads).permute(2, 0, 1)",
+               "return bias.view(self.num_heads, n, n)"),
+    # the naive permute of the 2 x 2 neighbours: x0, x2, x1, x3
+    PlantedBug("merge-order-x0-x2-x1-x3", "merge",
+               "x = torch.cat([x0, x1, x2, x3], dim=-1)",
+               "x = torch.cat([x0, x2, x1, x3], dim=-1)"),
+    # SW-MSA on blocks 0, 2, ... and W-MSA on blocks 1, 3, ...
+    PlantedBug("shift-on-even-blocks", "block",
+               "return (0, 0) if block_index % 2 == 0 else (win_h // 2, win_w // 2)",
+               "return (0, 0) if block_index % 2 == 1 else (win_h // 2, win_w // 2)"),
+    # windows cut with a reshape only: right shape, tokens from different windows mixed
+    PlantedBug("partition-reshape-without-permute", "windows",
+               "return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, win_h, win_w, channels)",
+               "return x.reshape(-1, win_h, win_w, channels)"),
+    # the (nW, N, N) mask broadcast as if windows were the slow axis of the B * nW batch
+    PlantedBug("mask-broadcast-window-major", "wattn",
+               "scores = scores.view(-1, num_windows, self.num_heads, n, n) + mask[None, :, None]",
+               "scores = scores.view(num_windows, -1, self.num_heads, n, n) + mask[:, None, None]"),
+]
