@@ -50,6 +50,8 @@ def topics() -> list[str]:
 
 def _grading_env(course_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
+    # nbgrader runs `alembic` (and kernels) from PATH: make this interpreter's environment come first
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env["COURSE_DIR"] = str(course_dir)
     # hidden tests import autograder.reference; student code imports coursetools
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export HF_HUB_OFFLINE=1 MPLBACKEND=Agg
+export HF_HUB_OFFLINE=1 MPLBACKEND=Agg PATH="$PWD/.venv/bin:$PATH"
 echo "== building the book (_build/html) =="
 .venv/bin/jupyter-book build . -W -n --keep-going
 echo "== generating exercises/ from solutions/ =="

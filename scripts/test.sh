@@ -12,5 +12,5 @@ if ! command -v chromium >/dev/null 2>&1; then  # Debian's chromium for tests/te
     echo "chromium is not installed and cannot be installed without root: the browser tests will be skipped"
   fi
 fi
-export HF_HUB_OFFLINE=1 MPLBACKEND=Agg
+export HF_HUB_OFFLINE=1 MPLBACKEND=Agg PATH="$PWD/.venv/bin:$PATH"
 .venv/bin/python -m pytest "$@"
