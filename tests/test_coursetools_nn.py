@@ -6,16 +6,11 @@ import torch.nn.functional as F
 from timm.models.vision_transformer import Block as TimmBlock
 
 from coursetools import nn as cnn
+from tests.helpers import randomise
 
 TOL = dict(rtol=1e-10, atol=1e-12)
 
 
-def randomise(module, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype) * 0.5)
-    return module
 
 
 def test_masks_and_attention_match_sdpa():

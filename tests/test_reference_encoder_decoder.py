@@ -12,18 +12,13 @@ import torch.nn.functional as F
 
 from autograder.reference import load_reference
 from coursetools.nn import causal_mask
+from tests.helpers import randomise
 
 ref = load_reference("encoder_decoder")
 PAD, BOS, EOS = ref.PAD, ref.BOS, ref.EOS
 TOL = dict(rtol=1e-10, atol=1e-12)   # float64, the same arithmetic in a different order: rounding only
 
 
-def randomise(module, seed=0, scale=0.5):
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype) * scale)
-    return module
 
 
 def torch_transformer(d, heads, n_enc, n_dec, norm_first, d_ff=None):

@@ -9,17 +9,12 @@ import torch
 from timm.models import swin_transformer as ts
 
 from autograder.reference import load_reference
+from tests.helpers import randomise
 
 ref = load_reference("swin")
 TOL = dict(rtol=1e-10, atol=1e-10)
 
 
-def randomise(module, seed=0, scale=0.5):
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype) * scale)
-    return module
 
 
 @pytest.mark.parametrize("shape,window", [((2, 8, 8, 3), 4), ((1, 6, 9, 2), 3), ((3, 6, 8, 4), (3, 4)),

@@ -8,17 +8,12 @@ import torch.nn as nn
 from timm.models.tnt import TNT as TimmTNT, Block as TimmBlock, PixelEmbed as TimmPixelEmbed
 
 from autograder.reference import load_reference
+from tests.helpers import randomise
 
 ref = load_reference("tnt")
 TOL = dict(rtol=1e-10, atol=1e-10)  # float64, same arithmetic: only rounding differences (outputs reach ~1e3)
 
 
-def randomise(module, seed, scale=0.5):
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype) * scale)
-    return module
 
 
 @pytest.mark.parametrize("img,patch,in_chans,inner_dim,stride", [

@@ -9,17 +9,12 @@ from timm.models.vision_transformer import Block as TimmBlock
 from timm.models.vision_transformer import VisionTransformer as TimmViT
 
 from autograder.reference import load_reference
+from tests.helpers import randomise
 
 ref = load_reference("vit")
 TOL = dict(rtol=1e-10, atol=1e-10)
 
 
-def randomise(module, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype) * 0.5)
-    return module
 
 
 @pytest.mark.parametrize("batch,chans,rows,cols,p", [(1, 1, 4, 4, 4), (2, 3, 2, 3, 4), (3, 2, 5, 1, 3), (1, 4, 1, 1, 7)])

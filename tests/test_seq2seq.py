@@ -10,16 +10,11 @@ import torch.nn.functional as F
 
 from coursetools import seq2seq as s2s
 from coursetools.nn import causal_mask
+from tests.helpers import randomise
 
 TOL = dict(rtol=1e-10, atol=1e-12)
 
 
-def randomise(module, seed=0, scale=0.5):
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype) * scale)
-    return module
 
 
 # --------------------------------------------------------------------------- the task

@@ -7,16 +7,14 @@ import torch
 from timm.models import swin_transformer as ts
 
 from coursetools import swin as cs
+from tests.helpers import randomise as _randomise
 
 TOL = dict(rtol=1e-10, atol=1e-10)
 
 
-def randomise(module, seed=0, scale=0.3):
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype) * scale)
-    return module
+
+def randomise(module, seed=0, scale=0.3):  # smaller weights keep deep Swin activations moderate
+    return _randomise(module, seed, scale)
 
 
 CONFIGS = [

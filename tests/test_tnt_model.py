@@ -5,6 +5,7 @@ import torch
 from timm.models.tnt import TNT as TimmTNT, Block as TimmBlock
 
 from coursetools import tnt
+from tests.helpers import randomise
 
 TOL = dict(rtol=1e-10, atol=1e-12)
 
@@ -20,12 +21,6 @@ CONFIGS = [
 ]
 
 
-def randomise(module, seed=0, scale=0.5):
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype) * scale)
-    return module
 
 
 @pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: f"img{c['img_size']}-p{c['patch_size']}-s{c['first_stride']}")
