@@ -13,7 +13,7 @@ import yaml
 
 from autograder import cli
 from autograder.reference import SOLUTIONS_DIR
-from tests.planted_bugs import PLANTED_BUGS, apply_bug
+from tests.planted_bugs import ALTERNATIVES, PLANTED_BUGS, apply_bug
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,8 +46,9 @@ def _write(nb, path: Path) -> None:
 
 @pytest.fixture(scope="session")
 def graded(tmp_path_factory):
-    """Grade, in one real `nbgrader autograde` run per topic: every reference, every stub, every planted bug,
-    a notebook that kills its kernel and a file that is not a notebook. Returns {(student, topic): Result}."""
+    """Grade, in one real `nbgrader autograde` run per topic: every reference, every stub, every planted bug, every
+    alternative correct solution, a notebook that kills its kernel and a file that is not a notebook.
+    Returns {(student, topic): Result}."""
     root = tmp_path_factory.mktemp("submissions")
     topics = selected_topics()
     for topic in topics:
@@ -57,6 +58,8 @@ def graded(tmp_path_factory):
                root / "stub" / f"{topic}.ipynb")
         for bug in PLANTED_BUGS.get(topic, []):
             _write(apply_bug(solution, bug), root / f"bug-{bug.name}" / f"{topic}.ipynb")
+        for alternative in ALTERNATIVES.get(topic, []):
+            _write(apply_bug(solution, alternative), root / f"alt-{alternative.name}" / f"{topic}.ipynb")
         # sorts first, so nbgrader meets it before everyone else
         killer = copy.deepcopy(solution)
         first_solution_cell(killer).source += "\n" + KILLS_KERNEL

@@ -1,9 +1,15 @@
-"""Planted bugs: each is a small edit of a reference solution that a real student could make.
+"""Edits of the reference solutions: planted bugs, which must lose points, and alternative correct solutions,
+which must score full marks.
 
-Bugs live in ``tests/planted/<topic>.py``. The hidden tests must catch every one of them (``tests/test_grading.py``).  A bug
-is a literal text replacement inside one solution cell; ``apply_bug`` fails loudly
-if the text is not found, so a bug can never silently stop being planted when a
-reference solution is edited.
+Both are the same kind of thing, a literal text replacement inside one solution cell (:class:`PlantedBug`):
+
+* ``tests/planted/<topic>.py`` holds the list ``BUGS``: small edits that a real student could make. The hidden
+  tests must catch every one of them (``tests/test_grading.py``).
+* ``tests/alternatives/<topic>.py`` holds the list ``ALTERNATIVES``: genuinely different correct implementations a
+  student might write (einsum, loops, ``torch.where``, ...). Each must get every point.
+
+``apply_bug`` fails loudly if the text is not found exactly once, or if the edit changes nothing, so an edit can
+never silently stop being applied when a reference solution is edited.
 """
 from __future__ import annotations
 
@@ -15,29 +21,38 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class PlantedBug:
+    """Replace ``old`` by ``new`` in the solution cell ``cell`` (a planted bug or an alternative solution)."""
     name: str
     cell: str          # grade_id of the solution cell to edit
     old: str
     new: str
 
 
-def _discover() -> dict[str, list[PlantedBug]]:
-    """``tests/planted/<topic>.py`` holds the list ``BUGS`` for exercise ``<topic>``."""
+Alternative = PlantedBug  # the same edit, used for a correct solution written differently
+
+
+def _discover(folder: str, attribute: str) -> dict[str, list[PlantedBug]]:
+    """``tests/<folder>/<topic>.py`` holds the list ``<attribute>`` for exercise ``<topic>``."""
     found = {}
-    for path in sorted((Path(__file__).parent / "planted").glob("*.py")):
+    for path in sorted((Path(__file__).parent / folder).glob("*.py")):
         if path.stem != "__init__":
-            found[path.stem] = importlib.import_module(f"tests.planted.{path.stem}").BUGS
+            found[path.stem] = getattr(importlib.import_module(f"tests.{folder}.{path.stem}"), attribute)
     return found
 
 
 def apply_bug(notebook, bug: PlantedBug):
-    """A copy of ``notebook`` with ``bug`` planted in its solution cell ``bug.cell``."""
-    buggy = copy.deepcopy(notebook)
-    cells = [c for c in buggy.cells if c.metadata.get("nbgrader", {}).get("grade_id") == bug.cell]
-    if len(cells) != 1 or cells[0].source.count(bug.old) != 1:
-        raise ValueError(f"planted bug {bug.name!r}: text to replace not found exactly once in cell {bug.cell!r}")
+    """A copy of ``notebook`` with the edit ``bug`` (a bug or an alternative) made in its solution cell ``bug.cell``."""
+    if bug.old == bug.new:
+        raise ValueError(f"edit {bug.name!r} changes nothing")
+    edited = copy.deepcopy(notebook)
+    cells = [c for c in edited.cells if c.metadata.get("nbgrader", {}).get("grade_id") == bug.cell]
+    if len(cells) != 1 or not cells[0].metadata.nbgrader.get("solution"):
+        raise ValueError(f"edit {bug.name!r}: no solution cell with grade_id {bug.cell!r}")
+    if cells[0].source.count(bug.old) != 1:
+        raise ValueError(f"edit {bug.name!r}: text to replace not found exactly once in cell {bug.cell!r}")
     cells[0].source = cells[0].source.replace(bug.old, bug.new)
-    return buggy
+    return edited
 
 
-PLANTED_BUGS: dict[str, list[PlantedBug]] = _discover()
+PLANTED_BUGS: dict[str, list[PlantedBug]] = _discover("planted", "BUGS")
+ALTERNATIVES: dict[str, list[PlantedBug]] = _discover("alternatives", "ALTERNATIVES")

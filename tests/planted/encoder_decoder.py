@@ -50,4 +50,14 @@ BUGS = [
     PlantedBug("encoder-feed-forward-without-relu", "encoder_layer",
                "return self.dropout(self.linear2(self.dropout(F.relu(self.linear1(x)))))",
                "return self.dropout(self.linear2(self.dropout(self.linear1(x))))"),
+    PlantedBug("causal-mask-on-the-global-device", "model",
+               "causal_mask(tgt.shape[1], device=tgt.device)",
+               "causal_mask(tgt.shape[1], device=device)"),
+    # pre-norm: the memory is normalised again with the decoder's norm2 (the encoder already did)
+    PlantedBug("pre-norm-memory-normalised-again", "decoder_layer",
+               "x = x + self._cross_attention(self.norm2(x), memory, memory_mask)",
+               "x = x + self._cross_attention(self.norm2(x), self.norm2(memory), memory_mask)"),
+    PlantedBug("loss-nan-when-every-target-is-padding", "loss",
+               "return (loss * keep).sum() / keep.sum().clamp(min=1)",
+               "return (loss * keep).sum() / keep.sum()"),
 ]

@@ -29,4 +29,46 @@ BUGS = [
     PlantedBug("rope-rotates-backwards", "rope",
                "[x_even * cos - x_odd * sin, x_even * sin + x_odd * cos]",
                "[x_even * cos + x_odd * sin, -x_even * sin + x_odd * cos]"),
+    # more mistakes students make
+    # the "half-split" layout of many tutorials: all sines, then all cosines
+    PlantedBug("sines-then-cosines-not-interleaved", "sinusoidal",
+               "pe = torch.stack([angles.sin(), angles.cos()], dim=-1)                # (max_len, d_model / 2, 2)\n"
+               "    return pe.flatten(-2).to(dtype)",
+               "pe = torch.cat([angles.sin(), angles.cos()], dim=-1)\n"
+               "    return pe.to(dtype)"),
+    PlantedBug("base-argument-ignored", "sinusoidal",
+               "inv_freq = base ** (-2 * i / d_model)",
+               "inv_freq = 10000.0 ** (-2 * i / d_model)"),
+    # angles computed in the requested dtype: float16 positions and frequencies are far too coarse
+    PlantedBug("angles-in-the-requested-dtype", "sinusoidal",
+               "work = torch.promote_types(dtype, torch.float32)",
+               "work = dtype"),
+    PlantedBug("learned-no-length-check", "learned",
+               "        if length > self.max_len:\n            raise",
+               "        if False:\n            raise"),
+    # (L, B, D) habits: the slice taken with the batch size
+    PlantedBug("learned-sliced-by-batch-size", "learned",
+               "return x + self.pos_embed[:length]",
+               "return x + self.pos_embed[:x.shape[0]].unsqueeze(1)"),
+    PlantedBug("learned-table-read-through-data", "learned",
+               "return x + self.pos_embed[:length]",
+               "return x + self.pos_embed.data[:length]"),
+    # right for square windows only
+    PlantedBug("index-row-stride-from-height", "relative_index",
+               "return dh * (2 * window_w - 1) + dw",
+               "return dh * (2 * window_h - 1) + dw"),
+    PlantedBug("rope-frequency-exponent-i-over-d", "rope",
+               "theta = base ** (-2 * i / d)",
+               "theta = base ** (-i / d)"),
+    # the rotation written into x's own storage: x is modified, and the second half reads rotated values
+    PlantedBug("rope-rotates-x-in-place", "rope",
+               "    rotated = torch.stack([x_even * cos - x_odd * sin, x_even * sin + x_odd * cos], dim=-1)\n"
+               "    return rotated.flatten(-2).to(x.dtype)",
+               "    x[..., 0::2] = (x_even * cos - x_odd * sin).to(x.dtype)\n"
+               "    x[..., 1::2] = (x_even * sin + x_odd * cos).to(x.dtype)\n"
+               "    return x"),
+    # angles in float16 for float16 inputs: fine for small positions, wrong by radians at position 1000
+    PlantedBug("rope-angles-in-half-precision", "rope",
+               "work = torch.promote_types(x.dtype, torch.float32)",
+               "work = x.dtype"),
 ]

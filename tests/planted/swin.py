@@ -40,4 +40,29 @@ BUGS = [
     PlantedBug("mask-broadcast-window-major", "wattn",
                "scores = scores.view(-1, num_windows, self.num_heads, n, n) + mask[None, :, None]",
                "scores = scores.view(num_windows, -1, self.num_heads, n, n) + mask[:, None, None]"),
+    # more mistakes students make
+    PlantedBug("mask-dtype-argument-ignored", "mask",
+               "mask = torch.zeros(different.shape, device=device, dtype=dtype or torch.get_default_dtype())",
+               "mask = torch.zeros(different.shape, device=device)"),
+    PlantedBug("region-labels-on-the-default-device", "mask",
+               "labels = torch.zeros(1, height, width, 1, dtype=torch.long, device=device)",
+               "labels = torch.zeros(1, height, width, 1, dtype=torch.long)"),
+    # the view of window_partition copied: (B, H/M_h, M_h, W/M_w, M_w, C) is not how the windows are stored
+    PlantedBug("reverse-viewed-like-partition", "windows",
+               "x = windows.view(-1, height // win_h, width // win_w, win_h, win_w, channels)",
+               "x = windows.view(-1, height // win_h, win_h, width // win_w, win_w, channels)"),
+    PlantedBug("scores-not-scaled", "wattn",
+               "scores = (q * self.scale) @ k.transpose(-2, -1)",
+               "scores = q @ k.transpose(-2, -1)"),
+    PlantedBug("shift-not-rolled-back", "block",
+               "        if shift_h or shift_w:\n"
+               "            x = torch.roll(x, shifts=(shift_h, shift_w), dims=(1, 2))            # undo the shift\n",
+               ""),
+    PlantedBug("residual-from-normalised-x", "block",
+               "        shortcut = x\n        x = self.norm1(x)\n",
+               "        x = self.norm1(x)\n        shortcut = x\n"),
+    # right for square windows only
+    PlantedBug("shift-from-window-height-only", "block",
+               "(win_h // 2, win_w // 2)",
+               "(win_h // 2, win_h // 2)"),
 ]

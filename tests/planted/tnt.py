@@ -39,4 +39,27 @@ BUGS = [
                "        patch_embed = patch_embed + self.attn_out(self.norm_out(patch_embed))\n"
                "        patch_embed = inner_to_outer(pixel_embed, patch_embed, self.norm1_proj, self.proj, "
                "self.norm2_proj)\n"),
+    # more mistakes students make
+    PlantedBug("patch-tokens-updated-in-place", "inner_to_outer",
+               "    cls_token, patches = patch_embed[:, :1], patch_embed[:, 1:]\n"
+               "    return torch.cat([cls_token, patches + update], dim=1)   # (B, N + 1, C)",
+               "    patch_embed[:, 1:] += update\n"
+               "    return patch_embed"),
+    # (B * N, M, c) -> (B, N, c * M): the words of a patch concatenated feature by feature
+    PlantedBug("words-concatenated-feature-major", "inner_to_outer",
+               "words = pixel_embed.reshape(batch, num_patches, -1)",
+               "words = pixel_embed.transpose(1, 2).reshape(batch, num_patches, -1)"),
+    # a zero update for the class token, created with torch.zeros: on the default device
+    PlantedBug("class-token-padding-on-the-default-device", "inner_to_outer",
+               "    cls_token, patches = patch_embed[:, :1], patch_embed[:, 1:]\n"
+               "    return torch.cat([cls_token, patches + update], dim=1)   # (B, N + 1, C)",
+               "    update = torch.cat([torch.zeros(batch, 1, update.shape[-1]), update], dim=1)\n"
+               "    return patch_embed + update"),
+    PlantedBug("outer-mlp-normalised-with-norm-out", "block",
+               "patch_embed = patch_embed + self.mlp(self.norm_mlp(patch_embed))",
+               "patch_embed = patch_embed + self.mlp(self.norm_out(patch_embed))"),
+    # overlapping patches: every p x p window at stride 1
+    PlantedBug("unfold-without-stride", "pixel_embed",
+               "patches = F.unfold(x, kernel_size=p, stride=p)",
+               "patches = F.unfold(x, kernel_size=p)"),
 ]

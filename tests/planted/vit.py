@@ -34,4 +34,19 @@ BUGS = [
     PlantedBug("no-size-check", "patch_embed",
                "        if (height, width) != (self.img_size, self.img_size):\n            raise",
                "        if False:\n            raise"),
+    # (B, C, rows, P, cols, P) flattened as it is: right shape, every "patch" a strip of one channel
+    PlantedBug("patchify-without-permute", "patchify",
+               "    x = x.permute(0, 2, 4, 3, 5, 1)  # (B, rows, cols, P, P, C)\n",
+               ""),
+    # (B, D, H/P, W/P) reshaped to (B, N, D) without moving the channel axis
+    PlantedBug("conv-output-reshaped-without-transpose", "patch_embed",
+               "return x.flatten(2).transpose(1, 2)   # (B, N, D), patches in raster order",
+               "return x.reshape(x.shape[0], -1, x.shape[1])"),
+    PlantedBug("linear-embedding-without-bias", "patch_embed",
+               "return patchify(images, self.patch_size) @ weight.T + self.proj.bias",
+               "return patchify(images, self.patch_size) @ weight.T"),
+    # works for a batch of one image only
+    PlantedBug("class-token-not-expanded-to-the-batch", "vit",
+               "cls = self.cls_token.expand(x.shape[0], -1, -1)  # (B, 1, D), no copy",
+               "cls = self.cls_token"),
 ]

@@ -1,0 +1,55 @@
+"""Alternative correct solutions for the exercise "attention" (see tests/planted_bugs.py): each must score 100%."""
+from tests.planted_bugs import Alternative
+
+ALTERNATIVES = [
+    Alternative("einsum", "sdpa",
+                "    scores = q @ k.transpose(-2, -1) / math.sqrt(d_k)  # (..., L_q, L_k)\n",
+                '    scores = torch.einsum("...qd,...kd->...qk", q, k) / d_k ** 0.5\n'),
+    Alternative("where-and-softmax-by-hand", "sdpa",
+                '        scores = scores.masked_fill(~mask, float("-inf"))\n'
+                "    weights = scores.softmax(dim=-1)\n"
+                "    return weights @ v, weights\n",
+                '        scores = torch.where(mask, scores, float("-inf"))\n'
+                "    weights = torch.exp(scores - scores.amax(dim=-1, keepdim=True))\n"
+                "    weights = weights / weights.sum(dim=-1, keepdim=True)\n"
+                '    return torch.einsum("...qk,...kd->...qd", weights, v), weights\n'),
+    # one head at a time on slices of the projections, with a helper function instead of the _split_heads method
+    Alternative("loop-over-heads", "mha",
+                "        batch, len_q, _ = query.shape\n"
+                "        q = self._split_heads(self.q_proj(query))  # (B, h, L_q, d_head)\n"
+                "        k = self._split_heads(self.k_proj(key))    # (B, h, L_k, d_head)\n"
+                "        v = self._split_heads(self.v_proj(value))  # (B, h, L_k, d_head)\n"
+                "        out, weights = scaled_dot_product_attention(q, k, v, mask)\n"
+                "        out = out.transpose(1, 2).reshape(batch, len_q, self.d_model)  # merge heads\n"
+                "        return self.out_proj(out), weights\n"
+                "\n"
+                "    def _split_heads(self, x):\n"
+                '        """(B, L, d_model) -> (B, h, L, d_head)"""\n'
+                "        batch, length, _ = x.shape\n"
+                "        return x.view(batch, length, self.num_heads, self.d_head).transpose(1, 2)\n",
+                "        q, k, v = self.q_proj(query), self.k_proj(key), self.v_proj(value)\n"
+                "        outputs, weights = [], []\n"
+                "        for head in range(self.num_heads):\n"
+                "            cols = slice(head * self.d_head, (head + 1) * self.d_head)\n"
+                "            head_mask = mask_of_head(mask, head, (query.shape[0], self.num_heads, q.shape[1], k.shape[1]))\n"
+                "            out, w = scaled_dot_product_attention(q[..., cols], k[..., cols], v[..., cols], head_mask)\n"
+                "            outputs.append(out)\n"
+                "            weights.append(w)\n"
+                "        return self.out_proj(torch.cat(outputs, dim=-1)), torch.stack(weights, dim=1)\n"
+                "\n"
+                "\n"
+                "def mask_of_head(mask, head, scores_shape):\n"
+                '    """The (B, L_q, L_k) mask of one head, from a mask that broadcasts to (B, h, L_q, L_k)."""\n'
+                "    return None if mask is None else mask.expand(scores_shape)[:, head]\n"),
+    # debugging output left in: a warning and a line on stderr at every call must cost nothing
+    Alternative("warns-and-prints-to-stderr", "sdpa",
+                "    weights = scores.softmax(dim=-1)\n",
+                "    import sys, warnings\n"
+                "    if mask is None:\n"
+                '        warnings.warn("attention without a mask: every query sees every key")\n'
+                '    print(f"attention scores {tuple(scores.shape)}", file=sys.stderr)\n'
+                "    weights = scores.softmax(dim=-1)\n"),
+    Alternative("reshape-and-permute", "mha",
+                "        out = out.transpose(1, 2).reshape(batch, len_q, self.d_model)  # merge heads\n",
+                "        out = out.permute(0, 2, 1, 3).flatten(start_dim=2)  # merge heads\n"),
+]
