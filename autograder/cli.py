@@ -242,7 +242,7 @@ def _execute_all(topic: str, students: list[str], course_dir: Path, workers: int
         target_dir.mkdir(parents=True)
         shutil.copyfile(course_dir / "submitted" / student / topic / "timestamp.txt", target_dir / "timestamp.txt")
         cmd = [sys.executable, "-m", "autograder.sandbox", str(source), str(target_dir / f"{topic}.ipynb"),
-               f"--cell-timeout={CELL_TIMEOUT_S}"] + ([f"--uid={SANDBOX_UID_BASE + slot}"] if drop else [])
+               f"--cell-timeout={CELL_TIMEOUT_S}", f"--notebook-timeout={max(30, NOTEBOOK_TIMEOUT_S - 15)}"] + ([f"--uid={SANDBOX_UID_BASE + slot}"] if drop else [])
         env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=NOTEBOOK_TIMEOUT_S, env=env)

@@ -24,11 +24,16 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import nbformat
+
+from autograder.grader_side import GraderSide, top_level_names
+from autograder.reference import is_test_cell
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MAX_OUTPUT_CHARS = 20_000
@@ -61,7 +66,7 @@ def _clean_env(workdir: Path, uid: int | None) -> dict[str, str]:
         "PATH": os.path.dirname(sys.executable) + os.pathsep + "/usr/bin:/bin",
         "HOME": str(workdir), "IPYTHONDIR": str(workdir / ".ipython"), "MPLCONFIGDIR": str(workdir / ".mpl"),
         "JUPYTER_RUNTIME_DIR": str(workdir / ".runtime"), "TMPDIR": str(workdir),
-        "PYTHONPATH": str(REPO_ROOT),  # coursetools and the reference loader for hidden tests
+        "PYTHONPATH": str(REPO_ROOT),  # for coursetools; in the bwrap view only coursetools/ exists there
         "MPLBACKEND": "Agg", "HF_HUB_OFFLINE": "1", "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1",
         "LANG": "C.UTF-8",
     }
@@ -117,8 +122,72 @@ def _mark_unfinished(nb, reason: str, ename: str) -> None:
                                                    evalue=f"did not run: {reason}")]
 
 
-def execute(source: Path, target: Path, cell_timeout: int = 60, uid: int | None = None) -> str | None:
-    """Execute ``source`` in a sandbox, write the executed notebook to ``target``; return why it stopped, if it did."""
+def bwrap_available() -> bool:
+    """bubblewrap can make a private filesystem view here (Linux with user or mount namespaces)."""
+    if os.environ.get("COURSE_SANDBOX_BWRAP", "1") == "0" or not shutil.which("bwrap"):
+        return False
+    probe = subprocess.run([shutil.which("bwrap"), "--ro-bind", "/", "/", "--unshare-pid", "true"],
+                           capture_output=True)
+    return probe.returncode == 0
+
+
+def _bwrap_prefix(base: Path, keep_caps: bool) -> list[str]:
+    """An allow-list view of the filesystem: system folders and the Python environment read-only, the course's
+    helper package read-only, the submission's own folder writable; no repository, no solutions, no gradebook,
+    no other submission, a private /tmp and a private process table."""
+    readonly = ["/usr", "/etc", "/opt", sys.base_prefix, sys.prefix, str(REPO_ROOT / "coursetools"),
+                str(Path(__file__).with_name("sandbox_kernel.py"))]
+    argv = [shutil.which("bwrap"), "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+            *([] if keep_caps else ["--cap-drop", "ALL"]), "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    for link in ("/bin", "/lib", "/lib64", "/sbin"):
+        if os.path.islink(link):
+            argv += ["--symlink", os.readlink(link), link]
+        elif os.path.exists(link):
+            argv += ["--ro-bind", link, link]
+    for path in readonly:
+        if os.path.exists(path):
+            argv += ["--ro-bind", path, path]
+    return argv + ["--bind", str(base), str(base), "--"]
+
+
+def _kernelspec_dir(base: Path, isolate: bool, uid: int | None) -> Path:
+    spec = base / "kernels" / "course-sandbox"
+    spec.mkdir(parents=True)
+    argv = [sys.executable, str(Path(__file__).with_name("sandbox_kernel.py")), "-f", "{connection_file}"]
+    if isolate:
+        argv = _bwrap_prefix(base, keep_caps=uid is not None) + argv  # the kernel drops to uid itself
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "course sandbox",
+                                                  "language": "python",
+                                                  "env": {"COURSE_SANDBOX_ISOLATED": "1" if isolate else "0"}}))
+    return base / "kernels"
+
+
+def _runs_in_student_kernel(cell) -> bool:
+    """Student cells run in the student's kernel; graded test cells run in the grader (``remote.py``)."""
+    return cell.cell_type == "code" and not is_test_cell(cell)
+
+
+def _runs_in_grader(cell) -> bool:
+    """Test cells, and the locked cells the tests build on (imports, device, seeds)."""
+    meta = cell.metadata.get("nbgrader", {})
+    return cell.cell_type == "code" and (is_test_cell(cell) or (meta.get("locked") and not meta.get("solution")))
+
+
+def _student_names(nb) -> set[str]:
+    """Names the assignment's solution cells define at top level: always resolved in the student's kernel."""
+    names = set()
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
+            names |= top_level_names(cell.source)
+    return names
+
+
+def execute(source: Path, target: Path, cell_timeout: int = 60, uid: int | None = None,
+            notebook_timeout: int = 600) -> str | None:
+    """Execute ``source`` split in two, write the executed notebook to ``target``; return why it stopped, if it did.
+
+    Student cells run in a sandboxed kernel; graded test cells run here, in the grader, against stand-ins for the
+    student's functions and modules (``autograder.remote``)."""
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager  # a blocking manager never notices a dead kernel
     from jupyter_core.utils import run_sync
@@ -140,16 +209,29 @@ def execute(source: Path, target: Path, cell_timeout: int = 60, uid: int | None 
     os.environ.clear()
     os.environ.update(env)  # the kernel manager passes our environment to the kernel
     os.environ["JUPYTER_RUNTIME_DIR"] = str(base / "runtime")
+    deadline = time.monotonic() + notebook_timeout
     try:
-        km = AsyncKernelManager(kernel_name="course-sandbox",
-                           kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(_kernelspec_dir(base))]))
+        (base / "runtime").mkdir()
+        km = AsyncKernelManager(kernel_name="course-sandbox", connection_file=str(base / "runtime" / "kernel.json"),
+                                kernel_spec_manager=KernelSpecManager(
+            kernel_dirs=[str(_kernelspec_dir(base, bwrap_available(), uid))]))
         client = NotebookClient(nb, km=km, timeout=cell_timeout, allow_errors=True, interrupt_on_timeout=False,
                                 kernel_name="course-sandbox", record_timing=False,
                                 resources={"metadata": {"path": str(workdir)}}, startup_timeout=120)
+        grader = GraderSide(_Transport(client, workdir, deadline, cell_timeout), _student_names(nb))
         try:
-            client.execute(cwd=str(workdir))
-        except CellTimeoutError:
-            reason = f"a cell ran longer than the {cell_timeout} s limit"
+            with client.setup_kernel(cwd=str(workdir)):
+                grader.transport.install()
+                for index, cell in enumerate(nb.cells):
+                    if time.monotonic() > deadline:
+                        raise CellTimeoutError(f"the notebook ran longer than {notebook_timeout} s")
+                    if _runs_in_student_kernel(cell):
+                        client.execute_cell(cell, index)
+                    if _runs_in_grader(cell):
+                        grader.run(cell, show_outputs=is_test_cell(cell))
+        except CellTimeoutError as exc:
+            reason = (f"a cell ran longer than the {cell_timeout} s limit" if "notebook" not in str(exc)
+                      else str(exc))
             _mark_unfinished(nb, reason, "CellTimeoutError")
         except DeadKernelError:
             reason = "the kernel died (os._exit, sys.exit at C level, a crash, or the memory limit)"
@@ -175,14 +257,64 @@ def execute(source: Path, target: Path, cell_timeout: int = 60, uid: int | None 
     return reason
 
 
+class _Transport:
+    """Requests to the student's kernel as files in its folder, answers loaded as plain data only."""
+
+    def __init__(self, client, workdir: Path, deadline: float, cell_timeout: int):
+        self.client, self.workdir, self.deadline, self.cell_timeout = client, workdir, deadline, cell_timeout
+        self.count = 0
+
+    def _run(self, code: str):
+        from nbclient.exceptions import CellTimeoutError
+
+        if time.monotonic() > self.deadline:
+            raise CellTimeoutError("the notebook ran longer than its time limit")
+        cell = nbformat.v4.new_code_cell(code)
+        self.client.execute_cell(cell, -1, store_history=False)
+        return cell
+
+    def install(self) -> None:
+        from autograder.remote import SERVER_SOURCE
+
+        self._run(SERVER_SOURCE)
+
+    def __call__(self, request: dict) -> dict:
+        import torch
+
+        from autograder.remote import StudentCodeError, load_answer
+
+        self.count += 1
+        ask, answer = self.workdir / f".grader-{self.count}.pt", self.workdir / f".answer-{self.count}.pt"
+        torch.save(request, ask)
+        os.chmod(ask, 0o644)
+        cell = self._run(f"__course_serve__({str(ask)!r}, {str(answer)!r})")
+        ask.unlink(missing_ok=True)
+        if not answer.exists():
+            errors = [f"{o.get('ename')}: {o.get('evalue')}" for o in cell.outputs if o.output_type == "error"]
+            raise StudentCodeError("your notebook's kernel did not answer the grader"
+                                   + (f" ({errors[0][:300]})" if errors else ""))
+        data = answer.read_bytes()
+        answer.unlink(missing_ok=True)
+        try:
+            return load_answer(data)
+        except Exception as exc:  # noqa: BLE001 -- anything but plain data is refused
+            raise StudentCodeError(f"your code answered with something other than plain data: "
+                                   f"{str(exc).splitlines()[0][:200]}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("source", type=Path)
     parser.add_argument("target", type=Path)
     parser.add_argument("--cell-timeout", type=int, default=60)
     parser.add_argument("--uid", type=int, default=None)
+    parser.add_argument("--notebook-timeout", type=int, default=600)
     args = parser.parse_args(argv)
-    reason = execute(args.source, args.target, args.cell_timeout, args.uid)
+    os.environ["OMP_NUM_THREADS"] = "1"   # test cells run here: one thread each, as many graders as cores
+    import torch
+
+    torch.set_num_threads(1)
+    reason = execute(args.source, args.target, args.cell_timeout, args.uid, args.notebook_timeout)
     print(json.dumps({"reason": reason}))
     return 0
 
