@@ -1,26 +1,30 @@
-"""Execute one sanitized submission in a sandbox and save the executed notebook.
+"""Execute one sanitized submission, split between a sandboxed kernel and the grader; save the executed notebook.
 
-    python -m autograder.sandbox IN.ipynb OUT.ipynb [--cell-timeout S] [--uid UID]
+    python -m autograder.sandbox IN.ipynb OUT.ipynb [--cell-timeout S] [--notebook-timeout S] [--uid UID]
 
-Run by ``autograder.cli`` once per submission, several at a time.  Only this
-process talks to the student's kernel; nbgrader never executes student code (it
-sanitizes before and scores after, see ``cli.grade``).  The kernel:
+Run by ``autograder.cli`` once per submission, several at a time.  nbgrader never executes student code (it
+sanitizes before and scores after, see ``cli.grade``).  Here the notebook is split:
 
-- starts in a fresh temporary folder holding nothing but the notebook, with a
-  clean environment (no ``NBGRADER_*`` variables, HOME inside the folder);
-- runs under resource limits (address space, CPU seconds, file size, processes;
-  ``autograder/sandbox_kernel.py``) and, when this runs as root, as an unprivileged
-  uid of its own so it cannot write anywhere else or signal other kernels;
-- gets a per-cell time limit; a cell that hangs, or a kernel that dies, stops the
-  run: the cells that did not run get an error output that says why, so the
-  scoring step records a score (0 for what could not run) and a reason.
+- the student's cells run in a kernel of their own, started through bubblewrap in an allow-list view of the
+  filesystem (system folders and the Python environment read-only, ``coursetools`` read-only, a writable folder
+  holding nothing but this notebook; no repository, no solutions, no gradebook, no other submission, a private /tmp
+  and process table), as an unprivileged uid of its own when the grader is root, under resource limits (address
+  space, CPU seconds, file size, processes: ``sandbox_kernel.py``), with a clean environment;
+- the graded test cells run *here*, in the grader's process, against stand-ins for the student's functions and
+  modules (``grader_side.py``, ``remote.py``): the student's kernel only ever answers with tensors and plain data,
+  loaded with ``torch.load(weights_only=True)``.  So no student code can see a hidden test or the reference, strip
+  an ``assert``, patch a comparison, redefine a builtin or hand back an object that equals everything.
 
-Outputs are capped in size, and stderr streams are moved out of the cells into
-metadata, so that warnings printed by correct code never cost points.
+A cell that hangs, or a kernel that dies, stops the run: the cells that did not run get an error output that says
+why, so the scoring step records a score (0 for what could not run) and a reason.  Outputs are capped in size, and
+stderr streams are moved out of the cells into metadata, so that warnings printed by correct code never cost points.
+Without bubblewrap (not Linux, or no namespaces) the kernel still runs in its own folder with limits, but can read
+what the grader's user can: ``bwrap_available()`` says which, and the hostile-corpus tests require it.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -41,24 +45,22 @@ REASON_KEY = "course_grading"
 
 
 def can_drop_privileges() -> bool:
-    """True when running as root and an unprivileged uid could still run Python and import the course
-    (every folder above the interpreter, the virtual environment and the repository is world-searchable)."""
-    if os.getuid() != 0 or os.environ.get("COURSE_SANDBOX_DROP_PRIVILEGES") != "1":
-        return False  # opt-in: set COURSE_SANDBOX_DROP_PRIVILEGES=1 on a grading host laid out for it
+    """True when running as root and an unprivileged uid can still run Python and import the course: always in
+    bubblewrap's allow-list view (it creates the parent folders of what it binds), and otherwise only where every
+    folder above the interpreter, the virtual environment and the repository is world-searchable (opt-in with
+    COURSE_SANDBOX_DROP_PRIVILEGES=1).  Without a uid of its own a kernel is root, and the kernel ignores the
+    process limit for root: only an unprivileged uid bounds a fork loop."""
+    if os.getuid() != 0 or os.environ.get("COURSE_SANDBOX_DROP_PRIVILEGES") == "0":
+        return False
+    if bwrap_available():
+        return True
+    if os.environ.get("COURSE_SANDBOX_DROP_PRIVILEGES") != "1":
+        return False
     for path in {Path(sys.base_prefix), Path(sys.prefix), REPO_ROOT}:
         for folder in [path, *path.parents]:
             if not folder.stat().st_mode & 0o001:
                 return False
     return True
-
-
-def _kernelspec_dir(base: Path) -> Path:
-    spec = base / "kernels" / "course-sandbox"
-    spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "autograder.sandbox_kernel", "-f", "{connection_file}"],
-        "display_name": "course sandbox", "language": "python"}))
-    return base / "kernels"
 
 
 def _clean_env(workdir: Path, uid: int | None) -> dict[str, str]:
@@ -122,6 +124,7 @@ def _mark_unfinished(nb, reason: str, ename: str) -> None:
                                                    evalue=f"did not run: {reason}")]
 
 
+@functools.cache
 def bwrap_available() -> bool:
     """bubblewrap can make a private filesystem view here (Linux with user or mount namespaces)."""
     if os.environ.get("COURSE_SANDBOX_BWRAP", "1") == "0" or not shutil.which("bwrap"):
@@ -144,10 +147,13 @@ def _bwrap_prefix(base: Path, keep_caps: bool) -> list[str]:
             argv += ["--symlink", os.readlink(link), link]
         elif os.path.exists(link):
             argv += ["--ro-bind", link, link]
-    for path in readonly:
-        if os.path.exists(path):
-            argv += ["--ro-bind", path, path]
-    return argv + ["--bind", str(base), str(base), "--"]
+    binds = [("--ro-bind", path) for path in readonly if os.path.exists(path)] + [("--bind", str(base))]
+    parents = sorted({str(p) for _, path in binds for p in Path(path).parents if str(p) != "/"}, key=len)
+    for parent in parents:  # bwrap would create them 0700: an unprivileged kernel could not reach its Python
+        argv += ["--perms", "0755", "--dir", parent]
+    for kind, path in binds:
+        argv += [kind, path, path]
+    return argv + ["--"]
 
 
 def _kernelspec_dir(base: Path, isolate: bool, uid: int | None) -> Path:
@@ -302,7 +308,46 @@ class _Transport:
                                    f"{str(exc).splitlines()[0][:200]}") from None
 
 
+def _prepare_grader_process() -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"   # test cells run here: one thread each, as many graders as cores
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _reset_grader_state() -> None:
+    """What a test cell may change globally is put back before the next submission."""
+    import warnings
+
+    import torch
+
+    torch.set_default_dtype(torch.float32)
+    torch.set_grad_enabled(True)
+    warnings.resetwarnings()
+
+
+def serve(stdin=sys.stdin, stdout=sys.stdout) -> None:
+    """Grade one job per line of ``stdin`` (JSON: source, target, cell_timeout, notebook_timeout, uid) and write its
+    reason to ``target + '.reason.json'``, then ``done <id>`` on ``stdout``.  A worker stays up for many submissions
+    so that Python, torch and the reference solutions load once per worker, not once per submission."""
+    _prepare_grader_process()
+    for line in stdin:
+        job = json.loads(line)
+        _reset_grader_state()
+        try:
+            reason = execute(Path(job["source"]), Path(job["target"]), job["cell_timeout"], job.get("uid"),
+                             job["notebook_timeout"])
+        except Exception as exc:  # noqa: BLE001 -- the worker survives; the submission gets the reason
+            reason = f"the grader failed on this submission: {type(exc).__name__}: {str(exc)[:200]}"
+        Path(job["target"] + ".reason.json").write_text(json.dumps({"reason": reason}))
+        stdout.write(f"done {job['id']}\n")
+        stdout.flush()
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None and sys.argv[1:] == ["--serve"] or argv == ["--serve"]:
+        serve()
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("source", type=Path)
     parser.add_argument("target", type=Path)
@@ -310,10 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--uid", type=int, default=None)
     parser.add_argument("--notebook-timeout", type=int, default=600)
     args = parser.parse_args(argv)
-    os.environ["OMP_NUM_THREADS"] = "1"   # test cells run here: one thread each, as many graders as cores
-    import torch
-
-    torch.set_num_threads(1)
+    _prepare_grader_process()
     reason = execute(args.source, args.target, args.cell_timeout, args.uid, args.notebook_timeout)
     print(json.dumps({"reason": reason}))
     return 0
