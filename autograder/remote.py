@@ -54,6 +54,7 @@ class Session:
         self.transport = transport
         self.mirrors: dict[int, Mirror] = {}   # handle -> root mirror
         self.classes: dict[str, type] = {}
+        self.grader_objects: dict[int, nn.Module] = {}
         self._call_ids = itertools.count(1)
 
     # ------------------------------------------------------------------ names
@@ -184,6 +185,28 @@ class Session:
         replacement = {id(t): o for t, o in zip(chosen, outputs)}
         return _replace(result, replacement)
 
+    def _register_grader_object(self, module: nn.Module) -> int:
+        for handle, known in self.grader_objects.items():
+            if known is module:
+                return handle
+        handle = len(self.grader_objects) + 1
+        self.grader_objects[handle] = module
+        return handle
+
+    def serve_callback(self, request: dict) -> dict:
+        """The student's code calls a method of a module the grader passed in (a test double, a reference model):
+        it runs here, on the plain data the student's kernel sent."""
+        try:
+            module = self.grader_objects[int(request["handle"])]
+            if module.training != bool(request["training"]):
+                module.train(bool(request["training"]))
+            method = getattr(module, str(request["method"]))
+            with torch.set_grad_enabled(bool(request.get("grad"))):
+                result = method(*self._decode(request["args"]), **self._decode(request["kwargs"]))
+            return {"ok": _plain(result)}
+        except Exception as exc:  # noqa: BLE001 -- goes back to the student's code as an exception
+            return {"error": (_builtin_name(exc), str(exc)[:2000])}
+
     def backward(self, call_id: int, grad_outputs: list) -> list:
         answer = self._ask({"op": "backward", "call_id": call_id, "grad_outputs": grad_outputs})
         return answer["grads"]
@@ -199,7 +222,7 @@ class Session:
                     if module is value:
                         roots[handle] = root
                         return {"__mirror__": handle, "name": qualname}
-            raise TypeError(f"the grader cannot pass a {type(value).__name__} module to the student's code")
+            return {"__grader_module__": self._register_grader_object(value), "description": _describe(value)}
         if isinstance(value, torch.Tensor):
             inputs.append(value)
             return value.detach()
@@ -231,6 +254,37 @@ class Session:
             name, message, _ = answer["error"]
             raise _exception(str(name), str(message))
         return answer["ok"]
+
+
+def _describe(module: nn.Module) -> dict:
+    """What the student's side needs to hold a grader module: its parameters (for .parameters(), device, dtype),
+    simple attributes and the names of its methods.  No code."""
+    simple = (int, float, bool, str, type(None), torch.dtype, torch.device)
+    methods = {name for cls in type(module).__mro__ if not cls.__module__.startswith("torch")
+               for name, member in vars(cls).items() if callable(member) and not name.startswith("_")}
+    return {"parameters": [p.detach() for p in module.parameters()],
+            "attributes": {k: v for k, v in vars(module).items() if not k.startswith("_") and k != "training"
+                           and isinstance(v, simple)},
+            "methods": sorted(methods - {"forward"}), "training": module.training}
+
+
+def _plain(value):
+    if isinstance(value, torch.Tensor):
+        return value.detach()
+    if isinstance(value, (tuple, list)):
+        return type(value)(_plain(v) for v in value) if type(value) in (tuple, list) else tuple(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (int, float, bool, str, type(None), torch.dtype, torch.device)):
+        return value
+    raise TypeError(f"the grader's module returned a {type(value).__name__}")
+
+
+def _builtin_name(exc: BaseException) -> str:
+    for cls in type(exc).__mro__:
+        if getattr(builtins, cls.__name__, None) is cls:
+            return cls.__name__
+    return "RuntimeError"
 
 
 def _tensors(value) -> list[torch.Tensor]:

@@ -225,6 +225,7 @@ def execute(source: Path, target: Path, cell_timeout: int = 60, uid: int | None 
                                 kernel_name="course-sandbox", record_timing=False,
                                 resources={"metadata": {"path": str(workdir)}}, startup_timeout=120)
         grader = GraderSide(_Transport(client, workdir, deadline, cell_timeout), _student_names(nb))
+        grader.transport.grader = grader
         try:
             with client.setup_kernel(cwd=str(workdir)):
                 grader.transport.install()
@@ -269,15 +270,66 @@ class _Transport:
     def __init__(self, client, workdir: Path, deadline: float, cell_timeout: int):
         self.client, self.workdir, self.deadline, self.cell_timeout = client, workdir, deadline, cell_timeout
         self.count = 0
+        self.grader = None  # set by execute(): callbacks run on its session
 
-    def _run(self, code: str):
-        from nbclient.exceptions import CellTimeoutError
+    def _run(self, code: str) -> list[str]:
+        """Run ``code`` in the student's kernel, serving its callbacks meanwhile; return the errors it printed."""
+        from jupyter_core.utils import run_sync
 
-        if time.monotonic() > self.deadline:
-            raise CellTimeoutError("the notebook ran longer than its time limit")
-        cell = nbformat.v4.new_code_cell(code)
-        self.client.execute_cell(cell, -1, store_history=False)
-        return cell
+        return run_sync(self._async_run)(code)
+
+    async def _async_run(self, code: str) -> list[str]:
+        import queue
+
+        from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+        kc, km = self.client.kc, self.client.km
+        msg_id = kc.execute(code, store_history=False, allow_stdin=False, stop_on_error=False)
+        limit = min(self.deadline, time.monotonic() + self.cell_timeout)
+        errors, next_alive_check = [], 0.0
+        while True:
+            self._serve_callbacks()
+            try:
+                reply = await kc.get_shell_msg(timeout=0.005)
+                if reply.get("parent_header", {}).get("msg_id") == msg_id:
+                    break
+            except queue.Empty:
+                pass
+            while True:  # drain the student's output: it is never shown, and must not pile up
+                try:
+                    msg = await kc.get_iopub_msg(timeout=0)
+                except queue.Empty:
+                    break
+                if msg.get("msg_type") == "error" and msg.get("parent_header", {}).get("msg_id") == msg_id:
+                    errors.append(f"{msg['content'].get('ename')}: {msg['content'].get('evalue')}")
+            now = time.monotonic()
+            if now > limit:
+                raise CellTimeoutError(f"a call into the student's code ran longer than {self.cell_timeout} s")
+            if now > next_alive_check:
+                next_alive_check = now + 1.0
+                if not await km.is_alive():
+                    raise DeadKernelError("Kernel died")
+        return errors
+
+    def _serve_callbacks(self) -> None:
+        import torch
+
+        from autograder.remote import load_answer
+
+        for ask in sorted(self.workdir.glob(".callback-*.pt")):
+            if ask.name.endswith(".answer.pt"):
+                continue
+            data = ask.read_bytes()
+            ask.unlink()
+            try:
+                request = load_answer(data)
+                answer = self.grader.session.serve_callback(request)
+            except Exception as exc:  # noqa: BLE001 -- a malformed request is the student's code's problem
+                answer = {"error": ("RuntimeError", f"the grader refused the request: {str(exc)[:200]}")}
+            stem = str(ask)[:-len(".pt")]
+            torch.save(answer, stem + ".answer.tmp")
+            os.chmod(stem + ".answer.tmp", 0o644)
+            os.replace(stem + ".answer.tmp", stem + ".answer.pt")
 
     def install(self) -> None:
         from autograder.remote import SERVER_SOURCE
@@ -293,10 +345,9 @@ class _Transport:
         ask, answer = self.workdir / f".grader-{self.count}.pt", self.workdir / f".answer-{self.count}.pt"
         torch.save(request, ask)
         os.chmod(ask, 0o644)
-        cell = self._run(f"__course_serve__({str(ask)!r}, {str(answer)!r})")
+        errors = self._run(f"__course_serve__({str(ask)!r}, {str(answer)!r})")
         ask.unlink(missing_ok=True)
         if not answer.exists():
-            errors = [f"{o.get('ename')}: {o.get('evalue')}" for o in cell.outputs if o.output_type == "error"]
             raise StudentCodeError("your notebook's kernel did not answer the grader"
                                    + (f" ({errors[0][:300]})" if errors else ""))
         data = answer.read_bytes()
