@@ -39,9 +39,21 @@ def top_level_names(source: str) -> set[str]:
     return names
 
 
-def _free_names(tree: ast.AST) -> set[str]:
-    loaded = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-    return {name for name in loaded if not hasattr(builtins, name)}
+def _free_names(tree: ast.AST) -> tuple[set[str], set[str]]:
+    """(names the cell reads, names the cell itself binds), builtins left out."""
+    loaded, bound = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (loaded if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.alias):
+            bound.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+    return {name for name in loaded if not hasattr(builtins, name)}, bound
 
 
 class GraderSide:
@@ -52,8 +64,9 @@ class GraderSide:
         self.namespace: dict = {"__name__": "__main__", "__builtins__": builtins}
 
     def _bind_student_names(self, tree: ast.AST) -> None:
-        for name in sorted(_free_names(tree)):
-            if name in self.student_names or name not in self.namespace:
+        loaded, bound = _free_names(tree)
+        for name in sorted(loaded):
+            if name in self.student_names or (name not in self.namespace and name not in bound):
                 try:
                     self.namespace[name] = self.session.lookup(name)
                 except NameError:
