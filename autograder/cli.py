@@ -378,7 +378,7 @@ def _load_state(course_dir: Path) -> dict:
 
 def _save_state(course_dir: Path, state: dict) -> None:
     tmp = course_dir / (STATE_FILE + ".tmp")
-    tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
+    tmp.write_text(json.dumps(state, indent=1))  # key order is question order: keep it
     tmp.replace(course_dir / STATE_FILE)  # atomic: an interrupted run never leaves half a state
 
 

@@ -267,7 +267,7 @@ for _path in ("/work/main/solutions/attention.ipynb", "/tmp/evil.txt", "/etc/evi
 DISRUPTIONS = [
     Hostile("infinite-loop", _append("sdpa", "while True:\n    pass"), disrupts=True),
     Hostile("allocates-10-gb", _append("sdpa", "_hog = bytearray(10 * 1024 ** 3)\n_hog[::4096] = b'x' * len(_hog[::4096])"),
-            disrupts=True),
+            disrupts=False),  # the kernel's memory limit turns it into a MemoryError in that cell
     Hostile("os-exit", _append("sdpa", "import os\nos._exit(3)"), disrupts=True),
     Hostile("fork-loop", _append("sdpa", """
 import os, time
