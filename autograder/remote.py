@@ -114,14 +114,15 @@ class Session:
             nn.Module.__init__(module)
             object.__setattr__(module, "_course", (self, handle, entry["name"]))
             for method in entry["methods"]:
-                object.__setattr__(module, method, RemoteMethod(self, module, method))
+                if _may_set(module, method):
+                    object.__setattr__(module, method, RemoteMethod(self, module, method))
         module.training = entry["training"]
         for name, value, requires_grad in entry["params"]:
             module._parameters[name] = None if value is None else nn.Parameter(value, requires_grad=requires_grad)
         for name, value, persistent in entry["buffers"]:
             module.register_buffer(name, value, persistent=persistent)
         for name, value in entry["attributes"].items():
-            if name not in module._parameters and name not in module._buffers:
+            if _may_set(module, name) and name not in module._parameters and name not in module._buffers:
                 object.__setattr__(module, name, value)
         return module
 
@@ -166,10 +167,12 @@ class Session:
         answer = self._ask(request)
         if isinstance(answer.get("rng_state"), torch.Tensor) and answer["rng_state"].dtype == torch.uint8:
             torch.set_rng_state(answer["rng_state"])
-        with torch.no_grad():
-            for index, value in answer["mutated"].items():
-                if isinstance(index, int) and 0 <= index < len(inputs) and value.shape == inputs[index].shape:
-                    inputs[index].copy_(value)
+        if answer.get("mutated"):
+            # Never copied back: a test could then compare against values computed from inputs the student's
+            # code chose.  None of the graded functions may change what it is given.
+            raise RuntimeError(f"your code changed {len(answer['mutated'])} of the tensors passed to it in place "
+                               f"(e.g. `x += ...` or `x.masked_fill_(...)` on an argument); compute new tensors "
+                               f"instead (`x = x + ...`)")
         result = self._decode(answer["result"])
         if not grad:
             return result
@@ -254,6 +257,13 @@ class Session:
             name, message, _ = answer["error"]
             raise _exception(str(name), str(message))
         return answer["ok"]
+
+
+def _may_set(module: nn.Module, name) -> bool:
+    """The student's side names attributes and methods; it may never replace what nn.Module or Mirror define
+    (``parameters``, ``state_dict``, ``forward``, ``training``, private fields)."""
+    return isinstance(name, str) and name.isidentifier() and not name.startswith("_") \
+        and not hasattr(type(module), name) and name != "training"
 
 
 def _describe(module: nn.Module) -> dict:

@@ -222,6 +222,15 @@ def scaled_dot_product_attention(q, k, v, mask=None):
         return w @ v, w
     return _wrong(q, k, v, mask)
 """)),
+    Hostile("zeroes-its-inputs-so-the-reference-agrees", _append("sdpa", """
+def scaled_dot_product_attention(q, k, v, mask=None):
+    for t in (q, k, v):
+        t.zero_()                     # a reference computed afterwards from the same tensors gives uniform weights
+    w = torch.ones(*q.shape[:-1], k.shape[-2], dtype=q.dtype, device=q.device)
+    if mask is not None:
+        w = w * mask
+    return q.new_zeros(*q.shape[:-1], v.shape[-1]), w / w.sum(-1, keepdim=True)
+""")),
     Hostile("replaces-the-grading-helper", _append("mha", """
 def __course_serve__(request_path, response_path):
     import torch

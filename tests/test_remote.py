@@ -100,10 +100,11 @@ def test_functions_return_plain_tensors_and_errors_keep_their_type(session):
         session.lookup("not_defined_anywhere")
 
 
-def test_in_place_changes_to_arguments_come_back(session):
+def test_in_place_changes_to_arguments_fail_and_never_reach_the_tests_tensors(session):
     x = torch.zeros(3)
-    session.lookup("add_in_place")(x)
-    assert torch.equal(x, torch.ones(3))
+    with pytest.raises(RuntimeError, match="in place"):
+        session.lookup("add_in_place")(x)
+    assert torch.equal(x, torch.zeros(3))
 
 
 def test_the_tests_seeds_hold_in_the_students_code(session):
@@ -171,3 +172,14 @@ def test_a_graders_module_passed_to_student_code_runs_in_the_grader(session):
     out = session.lookup("run_model")(Doubler(), torch.ones(2))
     assert torch.equal(out, 8 * torch.ones(2))
     assert Doubler.calls == 3
+
+
+def test_the_students_side_cannot_replace_what_nn_module_defines(session):
+    forged = {"kind": "module", "handle": 99, "tree": [{
+        "name": "", "class": "Forged", "kind": "module", "training": True, "params": [], "buffers": [],
+        "children": [], "attributes": {"training": False, "_parameters": 1, "forward": 2, "n": 3},
+        "methods": ["parameters", "state_dict", "load_state_dict", "__eq__", "helper"]}]}
+    mirror = session.build_mirror(forged)
+    assert mirror.training is True and mirror.n == 3
+    assert list(mirror.parameters()) == [] and mirror.state_dict() == {}
+    assert callable(mirror.helper) and not isinstance(mirror.forward, int)
