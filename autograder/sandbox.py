@@ -227,7 +227,7 @@ def execute(source: Path, target: Path, cell_timeout: int = 60, uid: int | None 
         grader = GraderSide(_Transport(client, workdir, deadline, cell_timeout), _student_names(nb))
         grader.transport.grader = grader
         try:
-            with client.setup_kernel(cwd=str(workdir)):
+            with client.setup_kernel(cwd=str(workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
                 grader.transport.install()
                 for index, cell in enumerate(nb.cells):
                     if time.monotonic() > deadline:
