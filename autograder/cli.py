@@ -1,7 +1,8 @@
 """Command-line tools over nbgrader: generate exercises, grade a class, write feedback.
 
     python -m autograder generate [--check]      solutions/ -> exercises/ (check: fail if exercises/ is stale)
-    python -m autograder grade FOLDER [--topic T] [--csv grades.csv]
+    python -m autograder grade FOLDER|ZIP [--topic T] [--csv grades.csv] [--workers N] [--force]
+    python -m autograder export [--csv grades.csv]   the CSV of everything graded so far
     python -m autograder feedback [--out feedback/]
     python -m autograder demo                    grade the reference solutions and the blank stubs
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import os
 import re
@@ -24,7 +26,7 @@ import sys
 import tempfile
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -225,45 +227,114 @@ def _sanitize(topic: str, course_dir: Path) -> subprocess.CompletedProcess:
                          "--SaveAutoGrades.enabled=False", "--CourseDirectory.autograded_directory=sanitized"], course_dir, timeout=NOTEBOOK_TIMEOUT_S)
 
 
+class _Worker:
+    """A long-lived ``python -m autograder.sandbox --serve`` process: one submission at a time, restarted after a
+    submission it could not finish (timeout or crash)."""
+
+    def __init__(self, log_path: Path):
+        self.log_path, self.proc, self.lines, self.jobs = log_path, None, None, 0
+
+    def _start(self) -> None:
+        import queue
+        import threading
+
+        self.lines = queue.Queue()
+        env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+        self.proc = subprocess.Popen([sys.executable, "-m", "autograder.sandbox", "--serve"], env=env, text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self.log_path.open("a"), start_new_session=True)
+
+        def pump(stream, lines):
+            for line in stream:
+                lines.put(line)
+            lines.put(None)
+
+        threading.Thread(target=pump, args=(self.proc.stdout, self.lines), daemon=True).start()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, 9)
+            except OSError:
+                pass
+            self.proc.wait()
+        self.proc = None
+
+    def run(self, job: dict, timeout: float) -> str | None:
+        import queue
+        import time
+
+        if self.proc is None or self.proc.poll() is not None:
+            self._start()
+        self.jobs += 1
+        job = dict(job, id=self.jobs)
+        self.proc.stdin.write(json.dumps(job) + "\n")
+        self.proc.stdin.flush()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                self.stop()
+                return f"the notebook ran longer than the {NOTEBOOK_TIMEOUT_S} s limit"
+            if line is None:
+                self.stop()
+                return "the grader's worker process died while running this notebook"
+            if line.strip() == f"done {job['id']}":
+                try:
+                    return json.loads(Path(job["target"] + ".reason.json").read_text())["reason"]
+                except (OSError, ValueError, KeyError):
+                    return "the sandbox gave no result"
+
+
 def _execute_all(topic: str, students: list[str], course_dir: Path, workers: int, log) -> dict[str, str]:
     """Phase 2: run every sanitized notebook in its own sandbox, ``workers`` at a time, into ``executed/``.
     Returns {student: reason} for the runs that stopped early (hang, dead kernel, ...)."""
+    import queue
+
     from autograder import sandbox
 
     drop = sandbox.can_drop_privileges()
     reasons: dict[str, str] = {}
+    (course_dir / "logs").mkdir(exist_ok=True)
+    idle: queue.Queue = queue.Queue()
+    pool_workers = [_Worker(course_dir / "logs" / f"worker-{slot}.log") for slot in range(max(1, workers))]
+    for slot in range(len(pool_workers)):
+        idle.put(slot)
 
-    def run(slot_and_student):
-        slot, student = slot_and_student
-        source = course_dir / "sanitized" / student / topic / f"{topic}.ipynb"
-        target_dir = course_dir / "executed" / student / topic
-        if target_dir.exists():
-            shutil.rmtree(target_dir)
-        target_dir.mkdir(parents=True)
-        shutil.copyfile(course_dir / "submitted" / student / topic / "timestamp.txt", target_dir / "timestamp.txt")
-        cmd = [sys.executable, "-m", "autograder.sandbox", str(source), str(target_dir / f"{topic}.ipynb"),
-               f"--cell-timeout={CELL_TIMEOUT_S}"] + ([f"--uid={SANDBOX_UID_BASE + slot}"] if drop else [])
-        env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    def run(student):
+        slot = idle.get()
         try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=NOTEBOOK_TIMEOUT_S, env=env)
-            reason = json.loads(done.stdout.strip().splitlines()[-1])["reason"] if done.returncode == 0 else \
-                f"the sandbox failed: {_last_error_line(done.stderr)}"
-        except subprocess.TimeoutExpired:
-            reason = f"the notebook ran longer than the {NOTEBOOK_TIMEOUT_S} s limit"
-        except (ValueError, IndexError, KeyError):
-            reason = "the sandbox gave no result"
-        if not (target_dir / f"{topic}.ipynb").exists():  # never leave a submission without a notebook to score
-            nb = nbformat.read(source, as_version=4)
-            from autograder.sandbox import _mark_unfinished
-            _mark_unfinished(nb, reason or "not executed", "SandboxError")
-            nbformat.write(nb, target_dir / f"{topic}.ipynb")
-        return student, reason
+            source = course_dir / "sanitized" / student / topic / f"{topic}.ipynb"
+            target_dir = course_dir / "executed" / student / topic
+            if target_dir.exists():
+                shutil.rmtree(target_dir)
+            target_dir.mkdir(parents=True)
+            shutil.copyfile(course_dir / "submitted" / student / topic / "timestamp.txt",
+                            target_dir / "timestamp.txt")
+            target = target_dir / f"{topic}.ipynb"
+            job = {"source": str(source), "target": str(target), "cell_timeout": CELL_TIMEOUT_S,
+                   "notebook_timeout": max(30, NOTEBOOK_TIMEOUT_S - 15),
+                   "uid": SANDBOX_UID_BASE + slot if drop else None}
+            reason = pool_workers[slot].run(job, timeout=NOTEBOOK_TIMEOUT_S)
+            Path(str(target) + ".reason.json").unlink(missing_ok=True)
+            if not target.exists():  # never leave a submission without a notebook to score
+                nb = nbformat.read(source, as_version=4)
+                from autograder.sandbox import _mark_unfinished
+                _mark_unfinished(nb, reason or "not executed", "SandboxError")
+                nbformat.write(nb, target)
+            return student, reason
+        finally:
+            idle.put(slot)
 
-    slots = [(i % max(1, workers), s) for i, s in enumerate(students)]
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for student, reason in _progress(pool.map(run, slots), len(students), f"[{topic}] executing", log):
-            if reason:
-                reasons[student] = reason
+    try:
+        with ThreadPoolExecutor(max_workers=len(pool_workers)) as pool:
+            for student, reason in _progress(pool.map(run, students), len(students), f"[{topic}] executing", log):
+                if reason:
+                    reasons[student] = reason
+    finally:
+        for worker in pool_workers:
+            worker.stop()
     return reasons
 
 
@@ -283,8 +354,36 @@ def _progress(iterable, total: int, desc: str, log):
         yield item
 
 
+STATE_FILE = "grading-state.json"
+GRADER_FILES = ("cli.py", "sandbox.py", "sandbox_kernel.py", "grader_side.py", "remote.py", "student_server.py",
+                "nbgrader_config.py")
+
+
+def _fingerprint(notebook: Path, topic: str) -> str:
+    """Changes when the submission, the assignment, the grader's code or its limits change."""
+    digest = hashlib.sha256(notebook.read_bytes())
+    digest.update((SOLUTIONS_DIR / f"{topic}.ipynb").read_bytes())
+    for name in GRADER_FILES:
+        digest.update((AUTOGRADER_DIR / name).read_bytes())
+    digest.update(f"{CELL_TIMEOUT_S} {NOTEBOOK_TIMEOUT_S}".encode())
+    return digest.hexdigest()
+
+
+def _load_state(course_dir: Path) -> dict:
+    try:
+        return json.loads((course_dir / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_state(course_dir: Path, state: dict) -> None:
+    tmp = course_dir / (STATE_FILE + ".tmp")
+    tmp.write_text(json.dumps(state, indent=1))  # key order is question order: keep it
+    tmp.replace(course_dir / STATE_FILE)  # atomic: an interrupted run never leaves half a state
+
+
 def grade(folder: Path, wanted: list[str] | None = None, course_dir: Path = DEFAULT_COURSE_DIR,
-          csv_path: Path | None = None, log=print, workers: int | None = None) -> list[Result]:
+          csv_path: Path | None = None, log=print, workers: int | None = None, force: bool = False) -> list[Result]:
     """Autograde every submission under ``folder``; return one Result per (student, topic).
 
     nbgrader sanitizes (phase 1) and scores (phase 3) the whole batch; between them each submission runs in its own
@@ -299,15 +398,26 @@ def grade(folder: Path, wanted: list[str] | None = None, course_dir: Path = DEFA
     students = sorted({s for s, _ in submissions} | {p.name for p in folder.iterdir()
                                                      if p.is_dir() and not p.name.startswith(".")})
     course_dir.mkdir(parents=True, exist_ok=True)
+    state = {} if force else _load_state(course_dir)
     results: list[Result] = []
     for topic in wanted:
         release_assignment(topic, course_dir)
         max_scores = grade_cells(topic)
-        gradable, broken = [], {}
+        gradable, broken, kept = [], {}, {}
+        fingerprints = {s: _fingerprint(submissions[(s, topic)], topic) for s in students if (s, topic) in submissions}
         for student in students:
+            previous = state.get(topic, {}).get(student)
+            if previous and previous["fingerprint"] == fingerprints.get(student):
+                kept[student] = Result(**previous["result"])
+                continue
             notebook = submissions.get((student, topic))
             reason = "no submission" if notebook is None else _place_submission(notebook, student, topic, course_dir)
             (broken.__setitem__(student, reason) if reason else gradable.append(student))
+        for placed in (course_dir / "submitted").glob(f"*/{topic}"):
+            if placed.parent.name not in gradable:   # nbgrader grades every submitted folder: only the new ones
+                shutil.rmtree(placed)
+        if kept:
+            log(f"[{topic}] {len(kept)} submission(s) unchanged since they were graded: kept")
         for stale in ("sanitized", "executed", "autograded"):
             for student in gradable:
                 shutil.rmtree(course_dir / stale / student / topic, ignore_errors=True)
@@ -327,13 +437,17 @@ def grade(folder: Path, wanted: list[str] | None = None, course_dir: Path = DEFA
                 elif student in stopped:
                     by_student[student].reasons["submission"] = stopped[student]
         for student in students:
-            result = by_student.get(student)
+            result = kept.get(student) or by_student.get(student)
             if result is None:
                 result = Result(student, topic, scores={k: 0.0 for k in max_scores}, max_scores=dict(max_scores))
                 result.reasons["submission"] = broken.get(student, "not graded")
             results.append(result)
+            if student in fingerprints and student not in kept:
+                state.setdefault(topic, {})[student] = {"fingerprint": fingerprints[student], "result": asdict(result)}
             log(f"  {student:<24} {result.total:5.1f} / {result.max_total:.1f}"
-                + ("" if not result.reasons else f"   ({len(result.reasons)} check(s) failed)"))
+                + ("" if not result.reasons else f"   ({len(result.reasons)} check(s) failed)")
+                + ("   (kept)" if student in kept else ""))
+        _save_state(course_dir, state)
     if csv_path:
         write_csv(results, Path(csv_path))
     return results
@@ -403,14 +517,20 @@ def _escape(text: str) -> str:
 
 
 def results_from_gradebook(course_dir: Path = DEFAULT_COURSE_DIR, wanted: list[str] | None = None) -> list[Result]:
-    """Rebuild results for everything already autograded in ``course_dir`` (used by ``feedback``)."""
+    """Everything graded so far in ``course_dir`` (used by ``export`` and ``feedback``): the results the grading runs
+    recorded (with the reasons for submissions nbgrader never saw), completed from the gradebook."""
     from nbgrader.api import Gradebook
 
+    state = _load_state(course_dir)
     results = []
     with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}") as gb:
         students = sorted(s.id for s in gb.students)
     for topic in wanted or topics():
-        results += _read_results(topic, students, course_dir, grade_cells(topic)).values()
+        recorded = {student: Result(**entry["result"]) for student, entry in state.get(topic, {}).items()}
+        from_gradebook = _read_results(topic, [s for s in students if s not in recorded], course_dir,
+                                       grade_cells(topic))
+        merged = {**from_gradebook, **recorded}
+        results += [merged[s] for s in sorted(merged)]
     return results
 
 
@@ -443,6 +563,10 @@ def main(argv: list[str] | None = None) -> int:
     grd.add_argument("--feedback", type=Path, help="also write per-student feedback to this folder")
     grd.add_argument("--course-dir", type=Path, default=DEFAULT_COURSE_DIR)
     grd.add_argument("--workers", type=int, default=None, help="submissions run at once (default: CPU cores)")
+    grd.add_argument("--force", action="store_true", help="grade everything again, even unchanged submissions")
+    exp = sub.add_parser("export", help="write the CSV of everything graded so far, from the gradebook")
+    exp.add_argument("--csv", type=Path, default=Path("grades.csv"))
+    exp.add_argument("--course-dir", type=Path, default=DEFAULT_COURSE_DIR)
     fb = sub.add_parser("feedback", help="write per-student feedback for everything graded so far")
     fb.add_argument("--out", type=Path, default=Path("feedback"))
     fb.add_argument("--course-dir", type=Path, default=DEFAULT_COURSE_DIR)
@@ -460,10 +584,16 @@ def main(argv: list[str] | None = None) -> int:
             print("regenerated: " + (", ".join(stale) if stale else "nothing (already up to date)"))
         return 0
     if args.command == "grade":
-        results = grade(args.folder, args.topic, course_dir=args.course_dir, csv_path=args.csv, workers=args.workers)
+        results = grade(args.folder, args.topic, course_dir=args.course_dir, csv_path=args.csv, workers=args.workers,
+                        force=args.force)
         if args.feedback:
             feedback(results, args.feedback)
         print(f"wrote {args.csv}")
+        return 0
+    if args.command == "export":
+        results = results_from_gradebook(args.course_dir)
+        write_csv(results, args.csv)
+        print(f"wrote {args.csv}: {len(results)} row(s)")
         return 0
     if args.command == "feedback":
         written = feedback(results_from_gradebook(args.course_dir), args.out)

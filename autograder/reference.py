@@ -7,7 +7,10 @@ fresh module, so there is no second copy that could drift from the notebook.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
+import random
 import types
 from pathlib import Path
 
@@ -32,11 +35,27 @@ def reference_source(topic: str) -> str:
     return "\n\n".join(cells)
 
 
+@contextlib.contextmanager
+def _random_state_kept():
+    """The reference's setup cell seeds every generator; a test that loads it must not see its stream change."""
+    import numpy as np
+    import torch
+
+    saved = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    try:
+        yield
+    finally:
+        random.setstate(saved[0])
+        np.random.set_state(saved[1])
+        torch.set_rng_state(saved[2])
+
+
 @functools.cache
 def load_reference(topic: str) -> types.ModuleType:
-    """Execute the reference solution of ``topic`` and return it as a module."""
+    """Execute the reference solution of ``topic`` and return it as a module (the caller's random state is kept)."""
     module = types.ModuleType(f"reference_{topic}")
     module.__file__ = str(SOLUTIONS_DIR / f"{topic}.ipynb")
     code = compile(reference_source(topic), module.__file__, "exec")
-    exec(code, module.__dict__)
+    with _random_state_kept(), contextlib.redirect_stdout(io.StringIO()):
+        exec(code, module.__dict__)
     return module

@@ -1,34 +1,43 @@
-"""Execute one sanitized submission in a sandbox and save the executed notebook.
+"""Execute one sanitized submission, split between a sandboxed kernel and the grader; save the executed notebook.
 
-    python -m autograder.sandbox IN.ipynb OUT.ipynb [--cell-timeout S] [--uid UID]
+    python -m autograder.sandbox IN.ipynb OUT.ipynb [--cell-timeout S] [--notebook-timeout S] [--uid UID]
 
-Run by ``autograder.cli`` once per submission, several at a time.  Only this
-process talks to the student's kernel; nbgrader never executes student code (it
-sanitizes before and scores after, see ``cli.grade``).  The kernel:
+Run by ``autograder.cli`` once per submission, several at a time.  nbgrader never executes student code (it
+sanitizes before and scores after, see ``cli.grade``).  Here the notebook is split:
 
-- starts in a fresh temporary folder holding nothing but the notebook, with a
-  clean environment (no ``NBGRADER_*`` variables, HOME inside the folder);
-- runs under resource limits (address space, CPU seconds, file size, processes;
-  ``autograder/sandbox_kernel.py``) and, when this runs as root, as an unprivileged
-  uid of its own so it cannot write anywhere else or signal other kernels;
-- gets a per-cell time limit; a cell that hangs, or a kernel that dies, stops the
-  run: the cells that did not run get an error output that says why, so the
-  scoring step records a score (0 for what could not run) and a reason.
+- the student's cells run in a kernel of their own, started through bubblewrap in an allow-list view of the
+  filesystem (system folders and the Python environment read-only, ``coursetools`` read-only, a writable folder
+  holding nothing but this notebook; no repository, no solutions, no gradebook, no other submission, a private /tmp
+  and process table), as an unprivileged uid of its own when the grader is root, under resource limits (address
+  space, CPU seconds, file size, processes: ``sandbox_kernel.py``), with a clean environment;
+- the graded test cells run *here*, in the grader's process, against stand-ins for the student's functions and
+  modules (``grader_side.py``, ``remote.py``): the student's kernel only ever answers with tensors and plain data,
+  loaded with ``torch.load(weights_only=True)``.  So no student code can see a hidden test or the reference, strip
+  an ``assert``, patch a comparison, redefine a builtin or hand back an object that equals everything.
 
-Outputs are capped in size, and stderr streams are moved out of the cells into
-metadata, so that warnings printed by correct code never cost points.
+A cell that hangs, or a kernel that dies, stops the run: the cells that did not run get an error output that says
+why, so the scoring step records a score (0 for what could not run) and a reason.  Outputs are capped in size, and
+stderr streams are moved out of the cells into metadata, so that warnings printed by correct code never cost points.
+Without bubblewrap (not Linux, or no namespaces) the kernel still runs in its own folder with limits, but can read
+what the grader's user can: ``bwrap_available()`` says which, and the hostile-corpus tests require it.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import nbformat
+
+from autograder.grader_side import GraderSide, top_level_names
+from autograder.reference import is_test_cell
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MAX_OUTPUT_CHARS = 20_000
@@ -36,10 +45,17 @@ REASON_KEY = "course_grading"
 
 
 def can_drop_privileges() -> bool:
-    """True when running as root and an unprivileged uid could still run Python and import the course
-    (every folder above the interpreter, the virtual environment and the repository is world-searchable)."""
-    if os.getuid() != 0 or os.environ.get("COURSE_SANDBOX_DROP_PRIVILEGES") != "1":
-        return False  # opt-in: set COURSE_SANDBOX_DROP_PRIVILEGES=1 on a grading host laid out for it
+    """True when running as root and an unprivileged uid can still run Python and import the course: always in
+    bubblewrap's allow-list view (it creates the parent folders of what it binds), and otherwise only where every
+    folder above the interpreter, the virtual environment and the repository is world-searchable (opt-in with
+    COURSE_SANDBOX_DROP_PRIVILEGES=1).  Without a uid of its own a kernel is root, and the kernel ignores the
+    process limit for root: only an unprivileged uid bounds a fork loop."""
+    if os.getuid() != 0 or os.environ.get("COURSE_SANDBOX_DROP_PRIVILEGES") == "0":
+        return False
+    if bwrap_available():
+        return True
+    if os.environ.get("COURSE_SANDBOX_DROP_PRIVILEGES") != "1":
+        return False
     for path in {Path(sys.base_prefix), Path(sys.prefix), REPO_ROOT}:
         for folder in [path, *path.parents]:
             if not folder.stat().st_mode & 0o001:
@@ -47,21 +63,12 @@ def can_drop_privileges() -> bool:
     return True
 
 
-def _kernelspec_dir(base: Path) -> Path:
-    spec = base / "kernels" / "course-sandbox"
-    spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "autograder.sandbox_kernel", "-f", "{connection_file}"],
-        "display_name": "course sandbox", "language": "python"}))
-    return base / "kernels"
-
-
 def _clean_env(workdir: Path, uid: int | None) -> dict[str, str]:
     env = {
         "PATH": os.path.dirname(sys.executable) + os.pathsep + "/usr/bin:/bin",
         "HOME": str(workdir), "IPYTHONDIR": str(workdir / ".ipython"), "MPLCONFIGDIR": str(workdir / ".mpl"),
         "JUPYTER_RUNTIME_DIR": str(workdir / ".runtime"), "TMPDIR": str(workdir),
-        "PYTHONPATH": str(REPO_ROOT),  # coursetools and the reference loader for hidden tests
+        "PYTHONPATH": str(REPO_ROOT),  # for coursetools; in the bwrap view only coursetools/ exists there
         "MPLBACKEND": "Agg", "HF_HUB_OFFLINE": "1", "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1",
         "LANG": "C.UTF-8",
     }
@@ -117,8 +124,76 @@ def _mark_unfinished(nb, reason: str, ename: str) -> None:
                                                    evalue=f"did not run: {reason}")]
 
 
-def execute(source: Path, target: Path, cell_timeout: int = 60, uid: int | None = None) -> str | None:
-    """Execute ``source`` in a sandbox, write the executed notebook to ``target``; return why it stopped, if it did."""
+@functools.cache
+def bwrap_available() -> bool:
+    """bubblewrap can make a private filesystem view here (Linux with user or mount namespaces)."""
+    if os.environ.get("COURSE_SANDBOX_BWRAP", "1") == "0" or not shutil.which("bwrap"):
+        return False
+    probe = subprocess.run([shutil.which("bwrap"), "--ro-bind", "/", "/", "--unshare-pid", "true"],
+                           capture_output=True)
+    return probe.returncode == 0
+
+
+def _bwrap_prefix(base: Path, keep_caps: bool) -> list[str]:
+    """An allow-list view of the filesystem: system folders and the Python environment read-only, the course's
+    helper package read-only, the submission's own folder writable; no repository, no solutions, no gradebook,
+    no other submission, a private /tmp and a private process table."""
+    readonly = ["/usr", "/etc", "/opt", sys.base_prefix, sys.prefix, str(REPO_ROOT / "coursetools"),
+                str(Path(__file__).with_name("sandbox_kernel.py"))]
+    argv = [shutil.which("bwrap"), "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+            *([] if keep_caps else ["--cap-drop", "ALL"]), "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    for link in ("/bin", "/lib", "/lib64", "/sbin"):
+        if os.path.islink(link):
+            argv += ["--symlink", os.readlink(link), link]
+        elif os.path.exists(link):
+            argv += ["--ro-bind", link, link]
+    binds = [("--ro-bind", path) for path in readonly if os.path.exists(path)] + [("--bind", str(base))]
+    parents = sorted({str(p) for _, path in binds for p in Path(path).parents if str(p) != "/"}, key=len)
+    for parent in parents:  # bwrap would create them 0700: an unprivileged kernel could not reach its Python
+        argv += ["--perms", "0755", "--dir", parent]
+    for kind, path in binds:
+        argv += [kind, path, path]
+    return argv + ["--"]
+
+
+def _kernelspec_dir(base: Path, isolate: bool, uid: int | None) -> Path:
+    spec = base / "kernels" / "course-sandbox"
+    spec.mkdir(parents=True)
+    argv = [sys.executable, str(Path(__file__).with_name("sandbox_kernel.py")), "-f", "{connection_file}"]
+    if isolate:
+        argv = _bwrap_prefix(base, keep_caps=uid is not None) + argv  # the kernel drops to uid itself
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "course sandbox",
+                                                  "language": "python",
+                                                  "env": {"COURSE_SANDBOX_ISOLATED": "1" if isolate else "0"}}))
+    return base / "kernels"
+
+
+def _runs_in_student_kernel(cell) -> bool:
+    """Student cells run in the student's kernel; graded test cells run in the grader (``remote.py``)."""
+    return cell.cell_type == "code" and not is_test_cell(cell)
+
+
+def _runs_in_grader(cell) -> bool:
+    """Test cells, and the locked cells the tests build on (imports, device, seeds)."""
+    meta = cell.metadata.get("nbgrader", {})
+    return cell.cell_type == "code" and (is_test_cell(cell) or (meta.get("locked") and not meta.get("solution")))
+
+
+def _student_names(nb) -> set[str]:
+    """Names the assignment's solution cells define at top level: always resolved in the student's kernel."""
+    names = set()
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
+            names |= top_level_names(cell.source)
+    return names
+
+
+def execute(source: Path, target: Path, cell_timeout: int = 60, uid: int | None = None,
+            notebook_timeout: int = 600) -> str | None:
+    """Execute ``source`` split in two, write the executed notebook to ``target``; return why it stopped, if it did.
+
+    Student cells run in a sandboxed kernel; graded test cells run here, in the grader, against stand-ins for the
+    student's functions and modules (``autograder.remote``)."""
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager  # a blocking manager never notices a dead kernel
     from jupyter_core.utils import run_sync
@@ -140,16 +215,30 @@ def execute(source: Path, target: Path, cell_timeout: int = 60, uid: int | None 
     os.environ.clear()
     os.environ.update(env)  # the kernel manager passes our environment to the kernel
     os.environ["JUPYTER_RUNTIME_DIR"] = str(base / "runtime")
+    deadline = time.monotonic() + notebook_timeout
     try:
-        km = AsyncKernelManager(kernel_name="course-sandbox",
-                           kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(_kernelspec_dir(base))]))
+        (base / "runtime").mkdir()
+        km = AsyncKernelManager(kernel_name="course-sandbox", connection_file=str(base / "runtime" / "kernel.json"),
+                                kernel_spec_manager=KernelSpecManager(
+            kernel_dirs=[str(_kernelspec_dir(base, bwrap_available(), uid))]))
         client = NotebookClient(nb, km=km, timeout=cell_timeout, allow_errors=True, interrupt_on_timeout=False,
                                 kernel_name="course-sandbox", record_timing=False,
                                 resources={"metadata": {"path": str(workdir)}}, startup_timeout=120)
+        grader = GraderSide(_Transport(client, workdir, deadline, cell_timeout), _student_names(nb))
+        grader.transport.grader = grader
         try:
-            client.execute(cwd=str(workdir))
-        except CellTimeoutError:
-            reason = f"a cell ran longer than the {cell_timeout} s limit"
+            with client.setup_kernel(cwd=str(workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
+                grader.transport.install()
+                for index, cell in enumerate(nb.cells):
+                    if time.monotonic() > deadline:
+                        raise CellTimeoutError(f"the notebook ran longer than {notebook_timeout} s")
+                    if _runs_in_student_kernel(cell):
+                        client.execute_cell(cell, index)
+                    if _runs_in_grader(cell):
+                        grader.run(cell, show_outputs=is_test_cell(cell))
+        except CellTimeoutError as exc:
+            reason = (f"a cell ran longer than the {cell_timeout} s limit" if "notebook" not in str(exc)
+                      else str(exc))
             _mark_unfinished(nb, reason, "CellTimeoutError")
         except DeadKernelError:
             reason = "the kernel died (os._exit, sys.exit at C level, a crash, or the memory limit)"
@@ -175,14 +264,150 @@ def execute(source: Path, target: Path, cell_timeout: int = 60, uid: int | None 
     return reason
 
 
+class _Transport:
+    """Requests to the student's kernel as files in its folder, answers loaded as plain data only."""
+
+    def __init__(self, client, workdir: Path, deadline: float, cell_timeout: int):
+        self.client, self.workdir, self.deadline, self.cell_timeout = client, workdir, deadline, cell_timeout
+        self.count = 0
+        self.grader = None  # set by execute(): callbacks run on its session
+
+    def _run(self, code: str) -> list[str]:
+        """Run ``code`` in the student's kernel, serving its callbacks meanwhile; return the errors it printed."""
+        from jupyter_core.utils import run_sync
+
+        return run_sync(self._async_run)(code)
+
+    async def _async_run(self, code: str) -> list[str]:
+        import queue
+
+        from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+        kc, km = self.client.kc, self.client.km
+        msg_id = kc.execute(code, store_history=False, allow_stdin=False, stop_on_error=False)
+        limit = min(self.deadline, time.monotonic() + self.cell_timeout)
+        errors, next_alive_check = [], 0.0
+        while True:
+            self._serve_callbacks()
+            try:
+                reply = await kc.get_shell_msg(timeout=0.005)
+                if reply.get("parent_header", {}).get("msg_id") == msg_id:
+                    break
+            except queue.Empty:
+                pass
+            while True:  # drain the student's output: it is never shown, and must not pile up
+                try:
+                    msg = await kc.get_iopub_msg(timeout=0)
+                except queue.Empty:
+                    break
+                if msg.get("msg_type") == "error" and msg.get("parent_header", {}).get("msg_id") == msg_id:
+                    errors.append(f"{msg['content'].get('ename')}: {msg['content'].get('evalue')}")
+            now = time.monotonic()
+            if now > limit:
+                raise CellTimeoutError(f"a call into the student's code ran longer than {self.cell_timeout} s")
+            if now > next_alive_check:
+                next_alive_check = now + 1.0
+                if not await km.is_alive():
+                    raise DeadKernelError("Kernel died")
+        return errors
+
+    def _serve_callbacks(self) -> None:
+        import torch
+
+        from autograder.remote import load_answer
+
+        for ask in sorted(self.workdir.glob(".callback-*.pt")):
+            if ask.name.endswith(".answer.pt"):
+                continue
+            data = ask.read_bytes()
+            ask.unlink()
+            try:
+                request = load_answer(data)
+                answer = self.grader.session.serve_callback(request)
+            except Exception as exc:  # noqa: BLE001 -- a malformed request is the student's code's problem
+                answer = {"error": ("RuntimeError", f"the grader refused the request: {str(exc)[:200]}")}
+            stem = str(ask)[:-len(".pt")]
+            torch.save(answer, stem + ".answer.tmp")
+            os.chmod(stem + ".answer.tmp", 0o644)
+            os.replace(stem + ".answer.tmp", stem + ".answer.pt")
+
+    def install(self) -> None:
+        from autograder.remote import SERVER_SOURCE
+
+        self._run(SERVER_SOURCE)
+
+    def __call__(self, request: dict) -> dict:
+        import torch
+
+        from autograder.remote import StudentCodeError, load_answer
+
+        self.count += 1
+        ask, answer = self.workdir / f".grader-{self.count}.pt", self.workdir / f".answer-{self.count}.pt"
+        torch.save(request, ask)
+        os.chmod(ask, 0o644)
+        errors = self._run(f"__course_serve__({str(ask)!r}, {str(answer)!r})")
+        ask.unlink(missing_ok=True)
+        if not answer.exists():
+            raise StudentCodeError("your notebook's kernel did not answer the grader"
+                                   + (f" ({errors[0][:300]})" if errors else ""))
+        data = answer.read_bytes()
+        answer.unlink(missing_ok=True)
+        try:
+            return load_answer(data)
+        except Exception as exc:  # noqa: BLE001 -- anything but plain data is refused
+            raise StudentCodeError(f"your code answered with something other than plain data: "
+                                   f"{str(exc).splitlines()[0][:200]}") from None
+
+
+def _prepare_grader_process() -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"   # test cells run here: one thread each, as many graders as cores
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _reset_grader_state() -> None:
+    """What a test cell may change globally is put back before the next submission."""
+    import warnings
+
+    import torch
+
+    torch.set_default_dtype(torch.float32)
+    torch.set_grad_enabled(True)
+    warnings.resetwarnings()
+
+
+def serve(stdin=sys.stdin, stdout=sys.stdout) -> None:
+    """Grade one job per line of ``stdin`` (JSON: source, target, cell_timeout, notebook_timeout, uid) and write its
+    reason to ``target + '.reason.json'``, then ``done <id>`` on ``stdout``.  A worker stays up for many submissions
+    so that Python, torch and the reference solutions load once per worker, not once per submission."""
+    _prepare_grader_process()
+    for line in stdin:
+        job = json.loads(line)
+        _reset_grader_state()
+        try:
+            reason = execute(Path(job["source"]), Path(job["target"]), job["cell_timeout"], job.get("uid"),
+                             job["notebook_timeout"])
+        except Exception as exc:  # noqa: BLE001 -- the worker survives; the submission gets the reason
+            reason = f"the grader failed on this submission: {type(exc).__name__}: {str(exc)[:200]}"
+        Path(job["target"] + ".reason.json").write_text(json.dumps({"reason": reason}))
+        stdout.write(f"done {job['id']}\n")
+        stdout.flush()
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None and sys.argv[1:] == ["--serve"] or argv == ["--serve"]:
+        serve()
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("source", type=Path)
     parser.add_argument("target", type=Path)
     parser.add_argument("--cell-timeout", type=int, default=60)
     parser.add_argument("--uid", type=int, default=None)
+    parser.add_argument("--notebook-timeout", type=int, default=600)
     args = parser.parse_args(argv)
-    reason = execute(args.source, args.target, args.cell_timeout, args.uid)
+    _prepare_grader_process()
+    reason = execute(args.source, args.target, args.cell_timeout, args.uid, args.notebook_timeout)
     print(json.dumps({"reason": reason}))
     return 0
 

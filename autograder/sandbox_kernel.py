@@ -36,6 +36,10 @@ def apply_limits() -> None:
 
 if __name__ == "__main__":
     apply_limits()
+    if os.environ.get("COURSE_SANDBOX_ISOLATED") == "1":
+        # in its own process namespace the kernel cannot see the grader's pid; bwrap --die-with-parent
+        # ends it when the grader goes away instead of ipykernel's parent poller
+        os.environ.pop("JPY_PARENT_PID", None)
     from ipykernel import kernelapp
 
     kernelapp.launch_new_instance()

@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/system_packages.sh bwrap:bubblewrap   # isolates the grading kernels
 export HF_HUB_OFFLINE=1 MPLBACKEND=Agg PATH="$PWD/.venv/bin:$PATH"
 echo "== building the book (_build/html) =="
 .venv/bin/jupyter-book build . -W -n --keep-going

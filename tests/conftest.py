@@ -27,7 +27,7 @@ def selected_topics() -> list[str]:
 KILLS_KERNEL = "import os\nos._exit(1)\n"
 BROKEN_JSON = '{"cells": [ this is not json'
 WARNS = "import sys, warnings\nwarnings.warn('correct code may warn')\nprint('and write to stderr', file=sys.stderr)\n"
-HANGS_WHEN_TESTED = "import time as _time, torch as _t\n_t.testing.assert_close = lambda *a, **k: _time.sleep(3600)\n"
+HANGS_WHEN_TESTED = "import time as _time\nMultiHeadAttention.forward = lambda self, *a, **k: _time.sleep(3600)\n"
 SANDBOX_CELL_TIMEOUT_S = 30
 
 

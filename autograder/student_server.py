@@ -1,0 +1,262 @@
+"""The student kernel's side of split grading: answers the grader's calls with plain data.
+
+The grader never runs test code in the student's kernel.  It sends this file's source into the kernel once, then,
+for every use a test makes of the student's code, writes a request file and runs ``__course_serve__(REQ, RESP)``
+there.  This code may be read, replaced or broken by the student's code: that changes nothing the grader trusts,
+because the grader only accepts tensors and plain Python data, loaded with ``torch.load(weights_only=True)``.
+
+Requests (dicts): ``lookup`` a name of the student's namespace; ``call`` a function, a class (to construct an
+object) or a method of an object the grader holds a handle to; ``backward`` through the graph of an earlier call.
+Objects the grader holds are nn.Modules, mirrored on the grader's side from the description ``_describe_tree``
+sends: every submodule with its parameters, buffers, simple attributes and public method names.
+"""
+
+
+def __course_serve__(request_path, response_path):
+    import builtins
+    import collections
+    import inspect
+    import traceback
+
+    import torch
+    from torch import nn
+
+    user_ns = globals()
+    state = user_ns.setdefault("__course_state__", {"objects": {}, "graphs": collections.OrderedDict(), "next": 0})
+    simple = (int, float, bool, str, complex, type(None), torch.dtype, torch.device)
+
+    def is_data(value):
+        if isinstance(value, simple) or isinstance(value, torch.Tensor) and not isinstance(value, nn.Parameter):
+            return type(value) in simple or type(value) is torch.Tensor
+        if type(value) in (tuple, list):
+            return all(is_data(v) for v in value)
+        if type(value) is dict:
+            return all(type(k) in (str, int) and is_data(v) for k, v in value.items())
+        return False
+
+    def new_handle(obj):
+        state["next"] += 1
+        state["objects"][state["next"]] = obj
+        return state["next"]
+
+    def public_methods(module):
+        names = set()
+        for cls in type(module).__mro__:
+            if cls.__module__.startswith("torch.") or cls in (nn.Module, object):
+                continue
+            for name, member in vars(cls).items():
+                if not name.startswith("_") and (inspect.isfunction(member) or isinstance(member, (staticmethod, classmethod))):
+                    names.add(name)
+        return sorted(names - {"forward"})
+
+    def simple_attributes(module):
+        found = {}
+        for name, value in vars(module).items():
+            if not name.startswith("_") and name != "training" and is_data(value):
+                found[name] = value.detach() if isinstance(value, torch.Tensor) else value
+        for cls in type(module).__mro__:
+            for name, member in vars(cls).items():
+                if isinstance(member, property) and not name.startswith("_") and name not in found:
+                    try:
+                        value = getattr(module, name)
+                    except Exception:  # noqa: BLE001
+                        continue
+                    if is_data(value):
+                        found[name] = value
+        return found
+
+    def describe_tree(root):
+        entries = []
+        for qualname, module in root.named_modules():
+            kind = ("list" if isinstance(module, nn.ModuleList) else "dict" if isinstance(module, nn.ModuleDict)
+                    else "sequential" if type(module) is nn.Sequential else "module")
+            entries.append({
+                "name": qualname, "class": type(module).__name__, "kind": kind, "training": module.training,
+                "params": [(n, None if p is None else p.detach(), bool(p is not None and p.requires_grad))
+                           for n, p in module._parameters.items()],
+                "buffers": [(n, None if b is None else b.detach(), n not in module._non_persistent_buffers_set)
+                            for n, b in module._buffers.items()],
+                "children": list(module._modules),
+                "attributes": simple_attributes(module),
+                "methods": public_methods(module),
+            })
+        return entries
+
+    def describe(obj):
+        if isinstance(obj, nn.Module):
+            return {"kind": "module", "handle": new_handle(obj), "tree": describe_tree(obj)}
+        if is_data(obj):
+            return {"kind": "value", "value": obj}
+        if isinstance(obj, type):
+            return {"kind": "class", "is_module": issubclass(obj, nn.Module)}
+        if callable(obj):
+            return {"kind": "function"}
+        return {"kind": "unsupported", "type": type(obj).__name__}
+
+    def apply_state(root, module_state):
+        for qualname, entry in module_state.items():
+            module = root.get_submodule(qualname) if qualname else root
+            module.training = entry["training"]
+            for name, (value, requires_grad) in entry["params"].items():
+                param = module._parameters.get(name)
+                if value is None or param is None:
+                    module._parameters[name] = None if value is None else nn.Parameter(value, requires_grad)
+                    continue
+                with torch.no_grad():
+                    param.data = value
+                param.requires_grad_(requires_grad)
+            for name, value in entry["buffers"].items():
+                module._buffers[name] = value
+
+    def callback(handle, method, args, kwargs, training):
+        """Ask the grader to run one of *its* modules (a test double, a reference model) on our data."""
+        import os
+        import time
+
+        state["callbacks"] = state.get("callbacks", 0) + 1
+        stem = os.path.join(state["workdir"], f".callback-{state['callbacks']}")
+        torch.save({"handle": handle, "method": method, "args": encode(args), "kwargs": encode(kwargs),
+                    "training": training, "grad": torch.is_grad_enabled()}, stem + ".tmp")
+        os.replace(stem + ".tmp", stem + ".pt")
+        answer_path = stem + ".answer.pt"
+        while not os.path.exists(answer_path):
+            time.sleep(0.0005)
+        answer = torch.load(answer_path, weights_only=False)
+        os.remove(answer_path)
+        if "error" in answer:
+            exc_type = getattr(builtins, answer["error"][0], RuntimeError)
+            raise exc_type(answer["error"][1])
+        return answer["ok"]
+
+    class GraderModule(nn.Module):
+        """A module that lives in the grader; its methods run there."""
+
+        def __init__(self, handle, description):
+            super().__init__()
+            self._course_handle = handle
+            self._course_methods = set(description["methods"])
+            self._course_parameters = nn.ParameterList([nn.Parameter(t, requires_grad=False)
+                                                        for t in description["parameters"]])
+            for name, value in description["attributes"].items():
+                object.__setattr__(self, name, value)
+            self.training = description["training"]
+
+        def forward(self, *args, **kwargs):
+            return callback(self._course_handle, "forward", args, kwargs, self.training)
+
+        def __getattr__(self, name):
+            if name != "_course_methods" and name in self.__dict__.get("_course_methods", ()):
+                return lambda *args, **kwargs: callback(self._course_handle, name, args, kwargs, self.training)
+            return super().__getattr__(name)
+
+    def decode(value, states):
+        if isinstance(value, dict) and "__grader_module__" in value:
+            return GraderModule(value["__grader_module__"], value["description"])
+        if isinstance(value, dict) and "__mirror__" in value:
+            root = state["objects"][value["__mirror__"]]
+            if value["__mirror__"] in states:
+                apply_state(root, states.pop(value["__mirror__"]))
+            return root.get_submodule(value["name"]) if value["name"] else root
+        if isinstance(value, dict) and "__generator__" in value:
+            generator = torch.Generator(device=value["device"])
+            generator.set_state(value["__generator__"])
+            return generator
+        if isinstance(value, tuple):
+            return tuple(decode(v, states) for v in value)
+        if isinstance(value, list):
+            return [decode(v, states) for v in value]
+        if isinstance(value, dict):
+            return {k: decode(v, states) for k, v in value.items()}
+        return value
+
+    def encode(value):
+        if isinstance(value, torch.Tensor):
+            return value.detach().as_subclass(torch.Tensor)
+        if isinstance(value, nn.Module):
+            return {"__module__": describe(value)}
+        if isinstance(value, tuple) and type(value) is not tuple:   # namedtuple -> tuple
+            value = tuple(value)
+        if type(value) in (tuple, list):
+            return type(value)(encode(v) for v in value)
+        if type(value) is dict:
+            return {k: encode(v) for k, v in value.items()}
+        if type(value) in simple:
+            return value
+        raise TypeError(f"returned a {type(value).__name__}, which the tests cannot use; return tensors, numbers, "
+                        f"tuples, lists or modules")
+
+    def tensors_in(value):
+        if isinstance(value, torch.Tensor):
+            return [value]
+        if isinstance(value, (tuple, list)):
+            return [t for v in value for t in tensors_in(v)]
+        if isinstance(value, dict):
+            return [t for v in value.values() for t in tensors_in(v)]
+        return []
+
+    def builtin_exception_name(exc):
+        for cls in type(exc).__mro__:
+            if getattr(builtins, cls.__name__, None) is cls:
+                return cls.__name__
+        return "RuntimeError"
+
+    def call(request):
+        states = dict(request.get("states", {}))
+        target = request["target"]
+        args = decode(request["args"], states)
+        kwargs = decode(request["kwargs"], states)
+        for handle, module_state in states.items():
+            apply_state(state["objects"][handle], module_state)
+        if target[0] == "name":
+            function = user_ns[target[1]]
+        else:
+            _, handle, qualname, method = target
+            root = state["objects"][handle]
+            function = getattr(root.get_submodule(qualname) if qualname else root, method)
+        inputs = [t for t in tensors_in((args, kwargs))]
+        grad_inputs = [inputs[i] for i in request.get("grad_inputs", [])]
+        for tensor in grad_inputs:
+            tensor.requires_grad_(True)
+        before = [t.clone() if t.device.type != "meta" else None for t in inputs]
+        grad_params = [state["objects"][h].get_submodule(q).get_parameter(n) if q else state["objects"][h].get_parameter(n)
+                       for h, q, n in request.get("grad_params", [])]
+        torch.set_rng_state(request["rng_state"])
+        torch.set_default_dtype(request["default_dtype"])
+        with torch.set_grad_enabled(bool(request.get("grad"))):
+            result = function(*args, **kwargs)
+        answer = {"result": encode(result), "mutated": {}, "rng_state": torch.get_rng_state()}
+        for index, (tensor, old) in enumerate(zip(inputs, before)):
+            if old is not None and (old.shape != tensor.shape or not torch.equal(old, tensor.detach())):
+                answer["mutated"][index] = tensor.detach().clone()
+        if request.get("grad"):
+            outputs = [t for t in tensors_in(result) if t.requires_grad]
+            state["graphs"][request["call_id"]] = (outputs, grad_inputs + grad_params)
+            while len(state["graphs"]) > 4:
+                state["graphs"].popitem(last=False)
+            answer["grad_outputs"] = [i for i, t in enumerate(tensors_in(result)) if t.requires_grad]
+        return answer
+
+    def backward(request):
+        outputs, sources = state["graphs"].pop(request["call_id"])
+        pairs = [(o, g) for o, g in zip(outputs, request["grad_outputs"]) if g is not None]
+        if not pairs or not sources:
+            return {"grads": [None] * len(sources)}
+        grads = torch.autograd.grad([o for o, _ in pairs], sources, [g for _, g in pairs], allow_unused=True)
+        return {"grads": [None if g is None else g.detach() for g in grads]}
+
+    try:
+        import os
+
+        state["workdir"] = os.path.dirname(request_path)
+        request = torch.load(request_path, weights_only=False)
+        if request["op"] == "lookup":
+            name = request["name"]
+            answer = {"kind": "missing"} if name not in user_ns else describe(user_ns[name])
+        elif request["op"] == "call":
+            answer = call(request)
+        else:
+            answer = backward(request)
+        torch.save({"ok": answer}, response_path)
+    except BaseException as exc:  # noqa: BLE001 -- every failure goes back to the grader as data
+        message = str(exc)[:3000]
+        torch.save({"error": (builtin_exception_name(exc), message, traceback.format_exc()[-3000:])}, response_path)

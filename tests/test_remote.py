@@ -1,0 +1,185 @@
+"""The stand-ins of split grading (autograder/remote.py + student_server.py), quickly, in one process.
+
+The student's side runs in a thread with its own namespace; requests and answers go through files exactly as with
+a real kernel.  (The isolation itself is tested end to end in tests/test_hostile.py.)
+"""
+import threading
+import types
+
+import pytest
+import torch
+from torch import nn
+
+from autograder.remote import SERVER_SOURCE, Session, StudentCodeError, load_answer
+from autograder.sandbox import _Transport
+
+STUDENT_CODE = '''
+import torch
+from torch import nn
+
+def double(x):
+    return 2 * x
+
+def bad_input(x):
+    raise ValueError("x must be 2-D, got " + str(tuple(x.shape)))
+
+def add_in_place(x):
+    x += 1
+    return x
+
+def noisy(shape):
+    return torch.randn(shape)
+
+class Affine(nn.Module):
+    def __init__(self, n, dtype=None):
+        super().__init__()
+        self.n = n
+        self.linear = nn.Linear(n, n, dtype=dtype)
+        self.blocks = nn.ModuleList([nn.LayerNorm(n, dtype=dtype) for _ in range(2)])
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return self.linear(x)
+
+    def first_norm(self, x):
+        return self.blocks[0](x)
+
+def run_model(model, x):
+    return model.twice(model(x))
+
+def returns_an_object(x):
+    class Anything:
+        def __eq__(self, other):
+            return True
+    return Anything()
+'''
+
+
+class InProcessKernel:
+    """Stands in for the student's kernel: executes requests with the server code, in a thread."""
+
+    def __init__(self, workdir):
+        self.namespace = {}
+        exec(SERVER_SOURCE, self.namespace)
+        exec(STUDENT_CODE, self.namespace)
+        self.workdir, self.count = workdir, 0
+        self.callbacks = _Transport.__new__(_Transport)
+        self.callbacks.workdir = workdir
+        self.session = Session(self)
+        self.callbacks.grader = types.SimpleNamespace(session=self.session)
+
+    def __call__(self, request):
+        self.count += 1
+        ask, answer = self.workdir / f"ask-{self.count}.pt", self.workdir / f"answer-{self.count}.pt"
+        torch.save(request, ask)
+        rng = torch.get_rng_state()   # the "kernel" shares this process: keep the grader's stream apart
+        worker = threading.Thread(target=self.namespace["__course_serve__"], args=(str(ask), str(answer)))
+        worker.start()
+        while worker.is_alive():
+            self.callbacks._serve_callbacks()
+            worker.join(0.001)
+        torch.set_rng_state(rng)
+        if not answer.exists():
+            raise StudentCodeError("no answer")
+        return load_answer(answer.read_bytes())
+
+
+@pytest.fixture
+def session(tmp_path):
+    return InProcessKernel(tmp_path).session
+
+
+def test_functions_return_plain_tensors_and_errors_keep_their_type(session):
+    double = session.lookup("double")
+    x = torch.arange(6.0).reshape(2, 3)
+    assert torch.equal(double(x), 2 * x)
+    with pytest.raises(ValueError, match="must be 2-D"):
+        session.lookup("bad_input")(torch.zeros(3))
+    with pytest.raises(NameError):
+        session.lookup("not_defined_anywhere")
+
+
+def test_in_place_changes_to_arguments_fail_and_never_reach_the_tests_tensors(session):
+    x = torch.zeros(3)
+    with pytest.raises(RuntimeError, match="in place"):
+        session.lookup("add_in_place")(x)
+    assert torch.equal(x, torch.zeros(3))
+
+
+def test_the_tests_seeds_hold_in_the_students_code(session):
+    noisy = session.lookup("noisy")
+    torch.manual_seed(3)
+    first = noisy((4,))
+    torch.manual_seed(3)
+    assert torch.equal(noisy((4,)), first)
+    torch.manual_seed(3)
+    assert torch.equal(torch.randn(4), first)   # one stream, as if everything ran in one process
+
+
+def test_objects_with_code_never_come_back(session):
+    with pytest.raises(TypeError, match="cannot use"):
+        session.lookup("returns_an_object")(torch.zeros(1))
+
+
+def test_a_mirrored_module_behaves_like_the_students_and_follows_the_tests_changes(session):
+    Affine = session.lookup("Affine")
+    model = Affine(4, dtype=torch.float64)
+    assert isinstance(model, nn.Module) and isinstance(model, Affine)
+    assert model.n == 4 and len(model.blocks) == 2
+    assert [n for n, _ in model.named_parameters()] == [
+        "linear.weight", "linear.bias", "blocks.0.weight", "blocks.0.bias", "blocks.1.weight", "blocks.1.bias"]
+    reference = nn.Sequential(nn.LayerNorm(4), nn.LayerNorm(4), nn.Linear(4, 4)).double()
+    with torch.no_grad():
+        for p in reference.parameters():
+            p.normal_()
+        model.blocks[0].weight.copy_(reference[0].weight)
+        model.blocks[0].bias.copy_(reference[0].bias)
+        model.blocks[1].load_state_dict(reference[1].state_dict())
+        model.linear.load_state_dict(reference[2].state_dict())
+    x = torch.randn(3, 4, dtype=torch.float64)
+    torch.testing.assert_close(model(x), reference(x), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(model.first_norm(x), reference[0](x), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(model.blocks[1](x), reference[1](x), rtol=1e-12, atol=1e-12)
+    model.float()
+    assert model(x.float()).dtype == torch.float32
+
+
+def test_gradients_flow_back_from_the_students_kernel(session):
+    model = session.lookup("Affine")(3, dtype=torch.float64)
+    reference = nn.Sequential(nn.LayerNorm(3), nn.LayerNorm(3), nn.Linear(3, 3)).double()
+    reference[2].load_state_dict(model.linear.state_dict())
+    x = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
+    x_ref = x.detach().clone().requires_grad_(True)
+    (model(x) ** 2).sum().backward()
+    (reference(x_ref) ** 2).sum().backward()
+    torch.testing.assert_close(x.grad, x_ref.grad)
+    torch.testing.assert_close(model.linear.weight.grad, reference[2].weight.grad)
+    torch.testing.assert_close(model.blocks[0].weight.grad, reference[0].weight.grad)
+
+
+def test_a_graders_module_passed_to_student_code_runs_in_the_grader(session):
+    class Doubler(nn.Module):
+        calls = 0
+
+        def forward(self, x):
+            Doubler.calls += 1
+            return 2 * x
+
+        def twice(self, x):
+            return self(self(x))
+
+    out = session.lookup("run_model")(Doubler(), torch.ones(2))
+    assert torch.equal(out, 8 * torch.ones(2))
+    assert Doubler.calls == 3
+
+
+def test_the_students_side_cannot_replace_what_nn_module_defines(session):
+    forged = {"kind": "module", "handle": 99, "tree": [{
+        "name": "", "class": "Forged", "kind": "module", "training": True, "params": [], "buffers": [],
+        "children": [], "attributes": {"training": False, "_parameters": 1, "forward": 2, "n": 3},
+        "methods": ["parameters", "state_dict", "load_state_dict", "__eq__", "helper"]}]}
+    mirror = session.build_mirror(forged)
+    assert mirror.training is True and mirror.n == 3
+    assert list(mirror.parameters()) == [] and mirror.state_dict() == {}
+    assert callable(mirror.helper) and not isinstance(mirror.forward, int)
