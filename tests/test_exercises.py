@@ -44,3 +44,11 @@ def test_sources_are_committed_without_outputs(topic):
         nb = json.loads((folder / f"{topic}.ipynb").read_text())
         for cell in nb["cells"]:
             assert not cell.get("outputs") and cell.get("execution_count") is None, f"{folder.name}/{topic}"
+
+
+@pytest.mark.parametrize("topic", cli.topics())
+def test_exercise_links_back_to_its_chapter(topic):
+    """The exercise's first cell links the chapter it goes with (the chapter links the exercise: test_book.py)."""
+    intro = nbformat.read(cli.EXERCISES_DIR / f"{topic}.ipynb", as_version=4).cells[0].source
+    assert f"](../book/{topic}.md)" in intro
+    assert (REPO_ROOT / "book" / f"{topic}.md").exists()
