@@ -187,10 +187,34 @@ def test_chapter_links_the_glossary(site, page):
     assert len(terms) >= MIN_TERMS, f"only {len(terms)} {{term}} links into {GLOSSARY_PAGE}: {sorted(set(terms))}"
 
 
+def named_figures(markdown: str) -> list[str]:
+    """The labels of the code cells that declare a figure (``mystnb: figure: name: ...`` in the cell's YAML)."""
+    return re.findall(r"^mystnb:\n  figure:\n    name: (\S+)$", markdown, re.M)
+
+
+def missing_figures(article, names: list[str]) -> list[str]:
+    """The declared figures that the page does not show as a <figure> holding an executed image. A cell whose
+    plot never reached the notebook (e.g. MPLBACKEND=Agg in the kernel) leaves its figure out silently."""
+    missing = []
+    for name in names:
+        figure = article.find("figure", id=name)
+        if figure is None or not any("_images/" in img.get("src", "") for img in figure.find_all("img")):
+            missing.append(name)
+    return missing
+
+
+def test_named_figures_are_found_in_the_sources():
+    assert named_figures("mystnb:\n  figure:\n    name: fig-a\n    caption: x\n") == ["fig-a"]
+    assert len(named_figures((REPO_ROOT / "book" / "attention.md").read_text())) >= 3
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("page", chapter_pages())
 def test_chapter_figures_have_captions_and_alt_text(site, page):
     article = article_of((site / f"{page}.html").read_text())
+    names = named_figures((REPO_ROOT / f"{page}.md").read_text())
+    assert names, "the chapter declares no captioned figure"
+    assert not missing_figures(article, names), f"declared but not on the page: {missing_figures(article, names)}"
     assert not figure_problems(article), "\n".join(figure_problems(article))
 
 
