@@ -220,11 +220,12 @@ def _place_submission(notebook: Path, student: str, topic: str, course_dir: Path
     return None
 
 
-def _sanitize(topic: str, course_dir: Path) -> subprocess.CompletedProcess:
+def _sanitize(topic: str, course_dir: Path, student: str | None = None) -> subprocess.CompletedProcess:
     """Phase 1 (trusted, no student code runs): nbgrader clears outputs, restores test cells (hidden tests
     included) from the gradebook and checks cell metadata, into ``sanitized/``."""
     return run_nbgrader(["autograde", topic, "--force", "--create", "--Execute.enabled=False",
-                         "--SaveAutoGrades.enabled=False", "--CourseDirectory.autograded_directory=sanitized"], course_dir, timeout=NOTEBOOK_TIMEOUT_S)
+                         "--SaveAutoGrades.enabled=False", "--CourseDirectory.autograded_directory=sanitized",
+                         *([f"--student={student}"] if student else [])], course_dir, timeout=NOTEBOOK_TIMEOUT_S)
 
 
 class _Worker:
@@ -338,11 +339,24 @@ def _execute_all(topic: str, students: list[str], course_dir: Path, workers: int
     return reasons
 
 
-def _score(topic: str, course_dir: Path) -> subprocess.CompletedProcess:
+def _score(topic: str, course_dir: Path, student: str | None = None) -> subprocess.CompletedProcess:
     """Phase 3 (trusted, no student code runs): nbgrader scores the executed notebooks into ``autograded/`` and
     the gradebook, exactly as ``nbgrader autograde`` would (test cells restored again, so they cannot be edited)."""
     return run_nbgrader(["autograde", topic, "--force", "--create", "--no-execute",
-                         "--CourseDirectory.submitted_directory=executed"], course_dir, timeout=NOTEBOOK_TIMEOUT_S)
+                         "--CourseDirectory.submitted_directory=executed",
+                         *([f"--student={student}"] if student else [])], course_dir, timeout=NOTEBOOK_TIMEOUT_S)
+
+
+def _batch_then_one_by_one(step, topic: str, course_dir: Path, students: list[str], done) -> dict[str, str]:
+    """Run an nbgrader ``step`` for the whole batch; a notebook nbgrader rejects can abort the batch for everyone
+    after it, so each student it left undone runs on their own.  Returns {student: why nbgrader failed}."""
+    batch = step(topic, course_dir)
+    failed = {}
+    for student in [s for s in students if not done(s)]:
+        alone = step(topic, course_dir, student)
+        if not done(student):
+            failed[student] = _last_error_line(alone.stderr or batch.stderr)
+    return failed
 
 
 def _progress(iterable, total: int, desc: str, log):
@@ -424,16 +438,21 @@ def grade(folder: Path, wanted: list[str] | None = None, course_dir: Path = DEFA
         log(f"[{topic}] grading {len(gradable)} submission(s), {workers} at a time")
         by_student: dict[str, Result] = {}
         if gradable:
-            sanitized = _sanitize(topic, course_dir)
-            ready = [s for s in gradable if (course_dir / "sanitized" / s / topic / f"{topic}.ipynb").exists()]
-            for student in set(gradable) - set(ready):
-                broken[student] = "nbgrader could not read the submission: " + _last_error_line(sanitized.stderr)
+            unread = _batch_then_one_by_one(
+                _sanitize, topic, course_dir, gradable,
+                lambda s: (course_dir / "sanitized" / s / topic / f"{topic}.ipynb").exists())
+            ready = [s for s in gradable if s not in unread]
+            for student, why in unread.items():
+                broken[student] = "nbgrader could not read the submission: " + why
+                shutil.rmtree(course_dir / "submitted" / student / topic, ignore_errors=True)  # not scored either
             stopped = _execute_all(topic, ready, course_dir, workers, log)
-            scored = _score(topic, course_dir)
+            unscored = _batch_then_one_by_one(
+                _score, topic, course_dir, ready,
+                lambda s: (course_dir / "autograded" / s / topic / f"{topic}.ipynb").exists())
             by_student = _read_results(topic, ready, course_dir, max_scores)
             for student in ready:
                 if student not in by_student:
-                    broken[student] = "nbgrader could not score the submission: " + _last_error_line(scored.stderr)
+                    broken[student] = "nbgrader could not score the submission: " + unscored.get(student, "unknown")
                 elif student in stopped:
                     by_student[student].reasons["submission"] = stopped[student]
         for student in students:

@@ -103,6 +103,7 @@ class Hostile:
     edit: Callable | None   # applied to the honest wrong answer; None: the file below instead of a notebook
     disrupts: bool = False  # expected to stop the run early: must come with a reason
     raw: str | None = None
+    structural: bool = False  # tampers with the notebook's cells: nbgrader itself may refuse it
 
 
 CHEATS = [
@@ -262,15 +263,15 @@ for _path in ("/work/main/solutions/attention.ipynb", "/tmp/evil.txt", "/etc/evi
         print("could not write", _path, type(exc).__name__)
 """)),
     # notebook-level tampering: nbgrader's checksums and cell restoration
-    Hostile("deletes-a-test-cell", _delete_test_cell),
-    Hostile("duplicates-a-test-cell", _duplicate_test_cell),
-    Hostile("retypes-test-cells-as-markdown", _retype_test_cells),
-    Hostile("rewrites-test-cells", _rewrite_test_cells),
-    Hostile("changes-points-and-metadata", _raise_points),
-    Hostile("turns-tests-into-solutions", _turn_tests_into_solutions),
+    Hostile("deletes-a-test-cell", _delete_test_cell, structural=True),
+    Hostile("duplicates-a-test-cell", _duplicate_test_cell, structural=True),
+    Hostile("retypes-test-cells-as-markdown", _retype_test_cells, structural=True),
+    Hostile("rewrites-test-cells", _rewrite_test_cells, structural=True),
+    Hostile("changes-points-and-metadata", _raise_points, structural=True),
+    Hostile("turns-tests-into-solutions", _turn_tests_into_solutions, structural=True),
     Hostile("bad-kernelspec", _bad_kernelspec),
-    Hostile("empty-notebook", _empty),
-    Hostile("not-a-notebook", None, raw="print('I am a Python file, not a notebook')\n"),
+    Hostile("empty-notebook", _empty, structural=True),
+    Hostile("not-a-notebook", None, raw="print('I am a Python file, not a notebook')\n", structural=True),
 ]
 
 DISRUPTIONS = [

@@ -84,6 +84,16 @@ def test_no_trick_scores_more_than_the_honest_wrong_answer(hostile, name):
     assert result.total <= honest.total, (result.scores, result.reasons)
 
 
+@pytest.mark.parametrize("name", [h.name for h in CORPUS if not h.structural])
+def test_every_code_trick_was_really_run_and_tested(hostile, name):
+    """A low score is no proof if the notebook never ran: nbgrader must have accepted it, and the test cells must
+    have run (each lost point has its own reason unless the run was stopped)."""
+    result = hostile["by_student"][f"hostile-{name}"]
+    assert not result.reasons.get("submission", "").startswith(("nbgrader could not", "not a valid")), result.reasons
+    executed = hostile["course_dir"] / "executed" / f"hostile-{name}" / TOPIC / f"{TOPIC}.ipynb"
+    assert executed.exists()
+
+
 @pytest.mark.parametrize("name", [h.name for h in CORPUS if h.disrupts])
 def test_disruptions_are_explained(hostile, name):
     result = hostile["by_student"][f"hostile-{name}"]
