@@ -220,12 +220,18 @@ def _place_submission(notebook: Path, student: str, topic: str, course_dir: Path
     return None
 
 
-def _sanitize(topic: str, course_dir: Path, student: str | None = None) -> subprocess.CompletedProcess:
+def _which_students(only: str | None, exclude: list[str]) -> list[str]:
+    """nbgrader's own filters: one student (``--student``), or everyone but a list (``student_id_exclude``)."""
+    return ([f"--student={only}"] if only else []) + (
+        [f"--CourseDirectory.student_id_exclude={','.join(exclude)}"] if exclude else [])
+
+
+def _sanitize(topic: str, course_dir: Path, only: str | None = None, exclude: list[str] = ()) -> subprocess.CompletedProcess:
     """Phase 1 (trusted, no student code runs): nbgrader clears outputs, restores test cells (hidden tests
     included) from the gradebook and checks cell metadata, into ``sanitized/``."""
     return run_nbgrader(["autograde", topic, "--force", "--create", "--Execute.enabled=False",
                          "--SaveAutoGrades.enabled=False", "--CourseDirectory.autograded_directory=sanitized",
-                         *([f"--student={student}"] if student else [])], course_dir, timeout=NOTEBOOK_TIMEOUT_S)
+                         *_which_students(only, list(exclude))], course_dir, timeout=NOTEBOOK_TIMEOUT_S)
 
 
 class _Worker:
@@ -339,24 +345,30 @@ def _execute_all(topic: str, students: list[str], course_dir: Path, workers: int
     return reasons
 
 
-def _score(topic: str, course_dir: Path, student: str | None = None) -> subprocess.CompletedProcess:
+def _score(topic: str, course_dir: Path, only: str | None = None, exclude: list[str] = ()) -> subprocess.CompletedProcess:
     """Phase 3 (trusted, no student code runs): nbgrader scores the executed notebooks into ``autograded/`` and
     the gradebook, exactly as ``nbgrader autograde`` would (test cells restored again, so they cannot be edited)."""
     return run_nbgrader(["autograde", topic, "--force", "--create", "--no-execute",
                          "--CourseDirectory.submitted_directory=executed",
-                         *([f"--student={student}"] if student else [])], course_dir, timeout=NOTEBOOK_TIMEOUT_S)
+                         *_which_students(only, list(exclude))], course_dir, timeout=NOTEBOOK_TIMEOUT_S)
 
 
-def _batch_then_one_by_one(step, topic: str, course_dir: Path, students: list[str], done) -> dict[str, str]:
-    """Run an nbgrader ``step`` for the whole batch; a notebook nbgrader rejects can abort the batch for everyone
-    after it, so each student it left undone runs on their own.  Returns {student: why nbgrader failed}."""
-    batch = step(topic, course_dir)
-    failed = {}
-    for student in [s for s in students if not done(s)]:
-        alone = step(topic, course_dir, student)
-        if not done(student):
-            failed[student] = _last_error_line(alone.stderr or batch.stderr)
-    return failed
+def _batch_despite_rejects(step, topic: str, course_dir: Path, students: list[str], done) -> dict[str, str]:
+    """Run an nbgrader ``step`` for the whole batch of ``students``.  Some notebooks make nbgrader stop the whole
+    batch (e.g. a forged metadata schema version), others only fail themselves; so while students are left undone,
+    the first of them runs alone (recorded as rejected if nbgrader fails it) and then the batch again for the rest.
+    Each rejected notebook costs two more nbgrader runs, not one per student after it.
+    Returns {student: why nbgrader rejected the notebook}."""
+    last = step(topic, course_dir, exclude=[])
+    rejected: dict[str, str] = {}
+    while undone := [s for s in students if s not in rejected and not done(s)]:
+        first, rest = undone[0], undone[1:]
+        alone = step(topic, course_dir, only=first)
+        if not done(first):
+            rejected[first] = _last_error_line(alone.stderr or last.stderr)
+        if rest:
+            last = step(topic, course_dir, exclude=[s for s in students if s not in rest])
+    return rejected
 
 
 def _progress(iterable, total: int, desc: str, log):
@@ -438,7 +450,7 @@ def grade(folder: Path, wanted: list[str] | None = None, course_dir: Path = DEFA
         log(f"[{topic}] grading {len(gradable)} submission(s), {workers} at a time")
         by_student: dict[str, Result] = {}
         if gradable:
-            unread = _batch_then_one_by_one(
+            unread = _batch_despite_rejects(
                 _sanitize, topic, course_dir, gradable,
                 lambda s: (course_dir / "sanitized" / s / topic / f"{topic}.ipynb").exists())
             ready = [s for s in gradable if s not in unread]
@@ -446,9 +458,11 @@ def grade(folder: Path, wanted: list[str] | None = None, course_dir: Path = DEFA
                 broken[student] = "nbgrader could not read the submission: " + why
                 shutil.rmtree(course_dir / "submitted" / student / topic, ignore_errors=True)  # not scored either
             stopped = _execute_all(topic, ready, course_dir, workers, log)
-            unscored = _batch_then_one_by_one(
+            unscored = _batch_despite_rejects(
                 _score, topic, course_dir, ready,
                 lambda s: (course_dir / "autograded" / s / topic / f"{topic}.ipynb").exists())
+            for student in unscored:   # or the next run's first batch would stop at it again
+                shutil.rmtree(course_dir / "executed" / student / topic, ignore_errors=True)
             by_student = _read_results(topic, ready, course_dir, max_scores)
             for student in ready:
                 if student not in by_student:
@@ -489,7 +503,19 @@ def _last_error_line(text: str) -> str:
             name, message = match.groups()
             cause = _KNOWN_CAUSES.get(name)
             return f"{cause} ({name}: {message})"[:300] if cause else f"{name}: {message}"[:300]
+    errors = _LOG_ERROR.findall(text or "")
+    if errors:
+        message = " ".join(errors[-1].split())
+        hint = next((h for key, h in _KNOWN_LOG_ERRORS.items() if key in message), None)
+        return (f"{hint} (nbgrader: {message})" if hint else message)[:300]
     return (lines or ["unknown error"])[-1][:300]
+
+
+# an nbgrader log record "[AutogradeApp | ERROR] message" and its indented continuation lines
+_LOG_ERROR = re.compile(r"^\[\w+ \| ERROR\] (.*(?:\n[ \t]+.*)*)", re.M)
+_KNOWN_LOG_ERRORS = {
+    "metadata format": "the nbgrader metadata of a cell was edited: start again from a fresh copy of the exercise",
+}
 
 
 def write_csv(results: list[Result], path: Path) -> None:

@@ -89,6 +89,11 @@ def _turn_tests_into_solutions(nb):
         cell.source = "pass"
 
 
+def _forge_schema_version(nb):
+    # nbgrader raises SchemaTooNewError for this, which stops its whole batch, not just this notebook
+    _test_cells(nb)[0].metadata["nbgrader"]["schema_version"] = 99
+
+
 def _bad_kernelspec(nb):
     nb.metadata["kernelspec"] = {"name": "no-such-kernel", "display_name": "nope", "language": "cobol"}
 
@@ -269,6 +274,7 @@ for _path in ("/work/main/solutions/attention.ipynb", "/tmp/evil.txt", "/etc/evi
     Hostile("rewrites-test-cells", _rewrite_test_cells, structural=True),
     Hostile("changes-points-and-metadata", _raise_points, structural=True),
     Hostile("turns-tests-into-solutions", _turn_tests_into_solutions, structural=True),
+    Hostile("forges-the-metadata-schema-version", _forge_schema_version, structural=True),
     Hostile("bad-kernelspec", _bad_kernelspec),
     Hostile("empty-notebook", _empty, structural=True),
     Hostile("not-a-notebook", None, raw="print('I am a Python file, not a notebook')\n", structural=True),
