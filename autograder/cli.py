@@ -220,18 +220,18 @@ def _place_submission(notebook: Path, student: str, topic: str, course_dir: Path
     return None
 
 
-def _which_students(only: str | None, exclude: list[str]) -> list[str]:
+def _which_students(only: str | None, exclude: tuple[str, ...] | list[str]) -> list[str]:
     """nbgrader's own filters: one student (``--student``), or everyone but a list (``student_id_exclude``)."""
     return ([f"--student={only}"] if only else []) + (
         [f"--CourseDirectory.student_id_exclude={','.join(exclude)}"] if exclude else [])
 
 
-def _sanitize(topic: str, course_dir: Path, only: str | None = None, exclude: list[str] = ()) -> subprocess.CompletedProcess:
+def _sanitize(topic: str, course_dir: Path, only: str | None = None, exclude=()) -> subprocess.CompletedProcess:
     """Phase 1 (trusted, no student code runs): nbgrader clears outputs, restores test cells (hidden tests
     included) from the gradebook and checks cell metadata, into ``sanitized/``."""
     return run_nbgrader(["autograde", topic, "--force", "--create", "--Execute.enabled=False",
                          "--SaveAutoGrades.enabled=False", "--CourseDirectory.autograded_directory=sanitized",
-                         *_which_students(only, list(exclude))], course_dir, timeout=NOTEBOOK_TIMEOUT_S)
+                         *_which_students(only, exclude)], course_dir, timeout=NOTEBOOK_TIMEOUT_S)
 
 
 class _Worker:
@@ -345,12 +345,12 @@ def _execute_all(topic: str, students: list[str], course_dir: Path, workers: int
     return reasons
 
 
-def _score(topic: str, course_dir: Path, only: str | None = None, exclude: list[str] = ()) -> subprocess.CompletedProcess:
+def _score(topic: str, course_dir: Path, only: str | None = None, exclude=()) -> subprocess.CompletedProcess:
     """Phase 3 (trusted, no student code runs): nbgrader scores the executed notebooks into ``autograded/`` and
     the gradebook, exactly as ``nbgrader autograde`` would (test cells restored again, so they cannot be edited)."""
     return run_nbgrader(["autograde", topic, "--force", "--create", "--no-execute",
                          "--CourseDirectory.submitted_directory=executed",
-                         *_which_students(only, list(exclude))], course_dir, timeout=NOTEBOOK_TIMEOUT_S)
+                         *_which_students(only, exclude)], course_dir, timeout=NOTEBOOK_TIMEOUT_S)
 
 
 def _batch_despite_rejects(step, topic: str, course_dir: Path, students: list[str], done) -> dict[str, str]:
@@ -359,7 +359,7 @@ def _batch_despite_rejects(step, topic: str, course_dir: Path, students: list[st
     the first of them runs alone (recorded as rejected if nbgrader fails it) and then the batch again for the rest.
     Each rejected notebook costs two more nbgrader runs, not one per student after it.
     Returns {student: why nbgrader rejected the notebook}."""
-    last = step(topic, course_dir, exclude=[])
+    last = step(topic, course_dir)
     rejected: dict[str, str] = {}
     while undone := [s for s in students if s not in rejected and not done(s)]:
         first, rest = undone[0], undone[1:]

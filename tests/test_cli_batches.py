@@ -16,15 +16,17 @@ class FakeNbgrader:
 
     def step(self, topic, course_dir, only=None, exclude=()):
         self.calls.append((only, tuple(exclude)))
+        errors = []
         for student in sorted(STUDENTS):
             if (only and student != only) or student in exclude:
                 continue
             if student == STOPS_THE_BATCH:
                 return subprocess.CompletedProcess([], 1, "", "SchemaTooNewError: Schema version is too new: 99")
-            if student != FAILS_ALONE:
+            if student == FAILS_ALONE:
+                errors.append("NotJSONError: Notebook does not appear to be JSON")
+            else:
                 self.done.add(student)
-        return subprocess.CompletedProcess([], 1 if not only or only == FAILS_ALONE else 0, "",
-                                           "NotJSONError: Notebook does not appear to be JSON")
+        return subprocess.CompletedProcess([], 1 if errors else 0, "", "\n".join(errors))
 
 
 def test_rejected_notebooks_are_recorded_and_everyone_else_is_processed():
