@@ -27,7 +27,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from coursetools.device import get_device
-from coursetools.nn import MultiHeadAttention, attention, causal_mask, sinusoidal_encoding
+from coursetools.attention import MultiHeadAttention, attention
+from coursetools.masks import causal_mask
+from coursetools.positions import sinusoidal_encoding
 
 PAD, BOS, EOS = 0, 1, 2
 SPECIALS = ("<pad>", "<bos>", "<eos>")

@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from coursetools.nn import Mlp
+from coursetools.mlp import Mlp
 
 __all__ = ["to_pair", "window_partition", "window_reverse", "relative_position_index", "region_labels",
            "shifted_window_mask", "window_and_shift", "WindowAttention", "SwinBlock", "PatchMerging",

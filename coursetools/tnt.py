@@ -19,7 +19,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from coursetools.nn import Mlp, attention
+from coursetools.attention import attention
+from coursetools.mlp import Mlp
 
 __all__ = ["Attention", "PixelEmbed", "project_words", "Block", "TNT"]
 
