@@ -320,7 +320,7 @@ def _execute_all(topic: str, students: list[str], course_dir: Path, workers: int
             shutil.copyfile(course_dir / "submitted" / student / topic / "timestamp.txt",
                             target_dir / "timestamp.txt")
             target = target_dir / f"{topic}.ipynb"
-            job = {"source": str(source), "target": str(target), "cell_timeout": CELL_TIMEOUT_S,
+            job = {"source": str(source), "target": str(target), "cell_timeout": CELL_TIMEOUT_S, "topic": topic,
                    "notebook_timeout": max(30, NOTEBOOK_TIMEOUT_S - 15),
                    "uid": SANDBOX_UID_BASE + slot if drop else None}
             reason = pool_workers[slot].run(job, timeout=NOTEBOOK_TIMEOUT_S)
@@ -381,8 +381,7 @@ def _progress(iterable, total: int, desc: str, log):
 
 
 STATE_FILE = "grading-state.json"
-GRADER_FILES = ("cli.py", "sandbox.py", "sandbox_kernel.py", "grader_side.py", "remote.py", "student_server.py",
-                "nbgrader_config.py")
+GRADER_FILES = tuple(sorted(p.name for p in AUTOGRADER_DIR.glob("*.py")))
 
 
 def _fingerprint(notebook: Path, topic: str) -> str:
@@ -391,6 +390,8 @@ def _fingerprint(notebook: Path, topic: str) -> str:
     digest.update((SOLUTIONS_DIR / f"{topic}.ipynb").read_bytes())
     for name in GRADER_FILES:
         digest.update((AUTOGRADER_DIR / name).read_bytes())
+    for path in sorted((REPO_ROOT / "coursetools").glob("*.py")):  # what the kernel may import, and the references
+        digest.update(path.read_bytes())
     digest.update(f"{CELL_TIMEOUT_S} {NOTEBOOK_TIMEOUT_S}".encode())
     return digest.hexdigest()
 

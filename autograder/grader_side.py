@@ -22,60 +22,25 @@ from autograder.remote import Session, StudentCodeError
 STOPS_THE_RUN = (CellTimeoutError, DeadKernelError)
 
 
-def top_level_names(source: str) -> set[str]:
-    """Functions, classes and variables a cell defines at top level (empty when it does not parse)."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return set()
-    names = set()
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for target in targets:
-                names |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
-    return names
-
-
-def _free_names(tree: ast.AST) -> tuple[set[str], set[str]]:
-    """(names the cell reads, names the cell itself binds), builtins left out."""
-    loaded, bound = set(), set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            (loaded if isinstance(node.ctx, ast.Load) else bound).add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bound.add(node.name)
-        elif isinstance(node, ast.arg):
-            bound.add(node.arg)
-        elif isinstance(node, ast.alias):
-            bound.add((node.asname or node.name).split(".")[0])
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            bound.add(node.name)
-    return {name for name in loaded if not hasattr(builtins, name)}, bound
-
-
 class GraderSide:
     def __init__(self, transport, student_names: set[str]):
+        """``student_names``: what the exercise asks the student to define (``policy.graded_names``)."""
         self.transport = transport
         self.session = Session(transport)
         self.student_names = student_names
         self.namespace: dict = {"__name__": "__main__", "__builtins__": builtins}
 
-    def _bind_student_names(self, tree: ast.AST) -> None:
-        loaded, bound = _free_names(tree)
-        for name in sorted(loaded):
-            if name in self.student_names or (name not in self.namespace and name not in bound):
-                try:
-                    self.namespace[name] = self.session.lookup(name)
-                except NameError:
-                    if name in self.student_names:
-                        self.namespace.pop(name, None)
-                except STOPS_THE_RUN:
-                    raise
-                except Exception:  # noqa: BLE001 -- the test will fail on the name with a NameError
-                    self.namespace.pop(name, None)
+    def _bind_student_names(self) -> None:
+        """Before every cell the grader runs: the latest version of each name the exercise asks for, all of them,
+        in one request.  No other name ever comes from the student's kernel: imports, constants and helpers are
+        the locked cells' own, run here."""
+        if not self.student_names:
+            return
+        for name, value in self.session.lookup_all(self.student_names).items():
+            if isinstance(value, Exception):
+                self.namespace.pop(name, None)   # the test fails on the name with a NameError
+            else:
+                self.namespace[name] = value
 
     def run(self, cell, show_outputs: bool) -> None:
         """Execute ``cell`` here; when ``show_outputs``, its outputs replace the cell's outputs."""
@@ -84,7 +49,7 @@ class GraderSide:
         error = None
         try:
             tree = ast.parse(cell.source, filename)
-            self._bind_student_names(tree)
+            self._bind_student_names()
             code = compile(tree, filename, "exec")
             with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
                 exec(code, self.namespace)  # noqa: S102 -- the course's own test code, never the student's

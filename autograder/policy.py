@@ -22,6 +22,17 @@ TRANSFORMER = ("torch.nn.Transformer", "torch.nn.TransformerEncoder", "torch.nn.
                "torch.nn.TransformerEncoderLayer", "torch.nn.TransformerDecoderLayer")
 
 
+# the dispatcher's kernels behind each forbidden built-in: guarded too, so that no other path reaches them
+ATEN_OPS = {
+    "torch.nn.functional.scaled_dot_product_attention": (
+        "scaled_dot_product_attention", "_scaled_dot_product_attention_math",
+        "_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_flash_attention",
+        "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention"),
+    "torch.nn.MultiheadAttention": ("_native_multi_head_attention",),
+    "torch.nn.TransformerEncoderLayer": ("_transformer_encoder_layer_fwd",),
+}
+
+
 @dataclass(frozen=True)
 class Policy:
     given: tuple[str, ...] = ()       # course modules the exercise builds on (besides TOOLS)
@@ -41,3 +52,56 @@ POLICIES: dict[str, Policy] = {
 
 def policy(topic: str) -> Policy:
     return POLICIES.get(topic, Policy())
+
+
+def forbidden_with_ops(topic: str) -> dict[str, tuple[str, ...]]:
+    """{dotted name: the aten ops behind it} for the student's kernel."""
+    return {name: ATEN_OPS.get(name, ()) for name in policy(topic).forbidden}
+
+
+def graded_names(topic: str) -> set[str]:
+    """The functions and classes the solution cells of ``solutions/<topic>.ipynb`` define at top level: the only
+    names a test takes from the student (read from the course's copy, never from the submission)."""
+    import ast
+
+    import nbformat
+
+    from autograder.reference import SOLUTIONS_DIR
+
+    nb = nbformat.read(SOLUTIONS_DIR / f"{topic}.ipynb", as_version=4)
+    names = set()
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
+            for node in ast.parse(cell.source).body:
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    names.add(node.name)
+    return names
+
+
+def forbidden_uses(source: str, topic: str) -> list[str]:
+    """Forbidden built-ins named inside the functions and classes of ``source`` (a solution cell): attribute
+    access (``F.scaled_dot_product_attention``), ``from ... import``, or a string given to ``getattr``.
+    Code outside definitions (a self-check comparing with the built-in) is not the answer and is not flagged."""
+    import ast
+
+    wanted = {name.rpartition(".")[2]: name for name in policy(topic).forbidden}
+    if not wanted:
+        return []
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    found = []
+    for top in tree.body:
+        if not isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        for node in ast.walk(top):
+            names = []
+            if isinstance(node, ast.Attribute):
+                names.append(node.attr)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names += [part for alias in node.names for part in alias.name.split(".")]
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) < 200:
+                names.append(node.value)
+            found += [wanted[n] for n in names if n in wanted and wanted[n] not in found]
+    return found

@@ -17,6 +17,7 @@ student's kernel for the vector-Jacobian product.
 from __future__ import annotations
 
 import builtins
+import copy
 import io
 import itertools
 from pathlib import Path
@@ -58,11 +59,30 @@ class Session:
         self._call_ids = itertools.count(1)
 
     # ------------------------------------------------------------------ names
+    def lookup_all(self, names) -> dict:
+        """Every name in ``names`` as the student's kernel defines it now, in one request (the same request before
+        every cell, so the student's code cannot tell the cells apart by what the grader asks for).
+        {name: stand-in or value}; a name the student did not define maps to a NameError."""
+        names = sorted(names)
+        answers = self._ask({"op": "lookup", "names": names})
+        found = {}
+        for name in names:
+            try:
+                found[name] = self._stand_in(name, answers.get(name, {"kind": "missing"}))
+            except (NameError, TypeError) as exc:
+                found[name] = exc
+        return found
+
     def lookup(self, name: str):
-        answer = self._ask({"op": "lookup", "name": name})
+        value = self.lookup_all([name])[name]
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    def _stand_in(self, name: str, answer: dict):
         kind = answer["kind"]
         if kind == "missing":
-            raise NameError(f"name {name!r} is not defined (define it in your notebook)")
+            return NameError(f"name {name!r} is not defined (define it in your notebook)")
         if kind == "function":
             return RemoteFunction(self, name)
         if kind == "class":
@@ -71,7 +91,7 @@ class Session:
             return self.build_mirror(answer)
         if kind == "value":
             return answer["value"]
-        raise TypeError(f"{name!r} is a {answer.get('type')}, which the tests cannot use")
+        return TypeError(f"{name!r} is a {answer.get('type')}, which the tests cannot use")
 
     def remote_class(self, name: str, is_module: bool = True) -> type:
         if name not in self.classes:
@@ -165,8 +185,8 @@ class Session:
                    # one process's semantics: the test's seeds and default dtype hold in the student's kernel too
                    "rng_state": torch.get_rng_state(), "default_dtype": torch.get_default_dtype()}
         answer = self._ask(request)
-        if isinstance(answer.get("rng_state"), torch.Tensor) and answer["rng_state"].dtype == torch.uint8:
-            torch.set_rng_state(answer["rng_state"])
+        # The generator state the student's code leaves behind is never applied here: the test's own random
+        # stream must not depend on (or be chosen by) the code it grades.
         if answer.get("mutated"):
             # Never copied back: a test could then compare against values computed from inputs the student's
             # code chose.  None of the graded functions may change what it is given.
@@ -189,11 +209,10 @@ class Session:
         return _replace(result, replacement)
 
     def _register_grader_object(self, module: nn.Module) -> int:
-        for handle, known in self.grader_objects.items():
-            if known is module:
-                return handle
+        """A module of the grader's handed to student code: the student's side calls a private copy (made now,
+        for this call only), so nothing it does can change the object the test computes expected values with."""
         handle = len(self.grader_objects) + 1
-        self.grader_objects[handle] = module
+        self.grader_objects[handle] = copy.deepcopy(module)
         return handle
 
     def serve_callback(self, request: dict) -> dict:
@@ -201,9 +220,12 @@ class Session:
         it runs here, on the plain data the student's kernel sent."""
         try:
             module = self.grader_objects[int(request["handle"])]
+            name = str(request["method"])
+            if name != "forward" and name not in _describe(module)["methods"]:
+                raise AttributeError(f"{type(module).__name__} has no method {name!r} that your code may call")
             if module.training != bool(request["training"]):
                 module.train(bool(request["training"]))
-            method = getattr(module, str(request["method"]))
+            method = getattr(module, name)
             with torch.set_grad_enabled(bool(request.get("grad"))):
                 result = method(*self._decode(request["args"]), **self._decode(request["kwargs"]))
             return {"ok": _plain(result)}
@@ -225,6 +247,8 @@ class Session:
                     if module is value:
                         roots[handle] = root
                         return {"__mirror__": handle, "name": qualname}
+            if all(type(m).__module__.startswith("torch.") for m in value.modules()):
+                return {"__torch_module__": copy.deepcopy(value)}   # a plain torch module: the student gets a copy
             return {"__grader_module__": self._register_grader_object(value), "description": _describe(value)}
         if isinstance(value, torch.Tensor):
             inputs.append(value)
@@ -272,7 +296,8 @@ def _describe(module: nn.Module) -> dict:
     simple = (int, float, bool, str, type(None), torch.dtype, torch.device)
     methods = {name for cls in type(module).__mro__ if not cls.__module__.startswith("torch")
                for name, member in vars(cls).items() if callable(member) and not name.startswith("_")}
-    return {"parameters": [p.detach() for p in module.parameters()],
+    named = {n: t.detach() for n, t in [*module._parameters.items(), *module._buffers.items()] if t is not None}
+    return {"parameters": [p.detach() for p in module.parameters()], "named": named,
             "attributes": {k: v for k, v in vars(module).items() if not k.startswith("_") and k != "training"
                            and isinstance(v, simple)},
             "methods": sorted(methods - {"forward"}), "training": module.training}

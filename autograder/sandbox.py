@@ -36,7 +36,8 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.grader_side import GraderSide, top_level_names
+from autograder import policy
+from autograder.grader_side import GraderSide
 from autograder.reference import is_test_cell
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -129,39 +130,75 @@ def bwrap_available() -> bool:
     """bubblewrap can make a private filesystem view here (Linux with user or mount namespaces)."""
     if os.environ.get("COURSE_SANDBOX_BWRAP", "1") == "0" or not shutil.which("bwrap"):
         return False
-    probe = subprocess.run([shutil.which("bwrap"), "--ro-bind", "/", "/", "--unshare-pid", "true"],
+    probe = subprocess.run([shutil.which("bwrap"), "--ro-bind", "/", "/", "--unshare-pid", "--unshare-net", "true"],
                            capture_output=True)
     return probe.returncode == 0
 
 
-def _bwrap_prefix(base: Path, keep_caps: bool) -> list[str]:
-    """An allow-list view of the filesystem: system folders and the Python environment read-only, the course's
-    helper package read-only, the submission's own folder writable; no repository, no solutions, no gradebook,
-    no other submission, a private /tmp and a private process table."""
-    readonly = ["/usr", "/etc", "/opt", sys.base_prefix, sys.prefix, str(REPO_ROOT / "coursetools"),
-                str(Path(__file__).with_name("sandbox_kernel.py"))]
+def _course_modules(topic: str) -> list[Path]:
+    """The files of the course package the exercise may import: the tools and what the exercise builds on."""
+    names = [*policy.TOOLS, *policy.policy(topic).given]
+    return [path for name in names if (path := REPO_ROOT / "coursetools" / f"{name}.py").exists()]
+
+
+def _hidden_package_dirs() -> list[Path]:
+    """Every installed copy of a package that holds implementations of what the course grades."""
+    found = []
+    for entry in sys.path:
+        for name in policy.HIDDEN_PACKAGES:
+            folder = Path(entry or ".") / name
+            if folder.is_dir() and folder.resolve() not in found:
+                found.append(folder.resolve())
+    return found
+
+
+def _blocked_package(base: Path, name: str) -> Path:
+    """A stand-in package whose import fails with a message that says why."""
+    folder = base / "blocked" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "__init__.py").write_text(
+        f"raise ImportError({name!r} ' is not available while your notebook is graded: the exercise asks for '\n"
+        f"                  'your own implementation')\n")
+    return folder
+
+
+def _bwrap_prefix(base: Path, keep_caps: bool, topic: str = "") -> list[str]:
+    """An allow-list view of the filesystem: system folders and the Python environment read-only, the course
+    package's tools and the modules this exercise builds on read-only (nothing it grades), packages that implement
+    what the course grades replaced by stand-ins that refuse to import, the submission's own folder writable; no
+    repository, no solutions, no gradebook, no other submission, a private /tmp, a private process table, and no
+    network (a network namespace of its own: the kernel talks to the grader over unix sockets in its folder)."""
+    readonly = ["/usr", "/etc", "/opt", sys.base_prefix, sys.prefix, str(Path(__file__).with_name("sandbox_kernel.py"))]
     argv = [shutil.which("bwrap"), "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
-            *([] if keep_caps else ["--cap-drop", "ALL"]), "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+            "--unshare-net", *([] if keep_caps else ["--cap-drop", "ALL"]),
+            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     for link in ("/bin", "/lib", "/lib64", "/sbin"):
         if os.path.islink(link):
             argv += ["--symlink", os.readlink(link), link]
         elif os.path.exists(link):
             argv += ["--ro-bind", link, link]
     binds = [("--ro-bind", path) for path in readonly if os.path.exists(path)] + [("--bind", str(base))]
-    parents = sorted({str(p) for _, path in binds for p in Path(path).parents if str(p) != "/"}, key=len)
+    parents = sorted({str(p) for _, path in binds for p in Path(path).parents if str(p) != "/"}
+                     | {str(p) for p in (REPO_ROOT / "coursetools").parents if str(p) != "/"}, key=len)
     for parent in parents:  # bwrap would create them 0700: an unprivileged kernel could not reach its Python
         argv += ["--perms", "0755", "--dir", parent]
     for kind, path in binds:
         argv += [kind, path, path]
+    package = REPO_ROOT / "coursetools"
+    argv += ["--perms", "0755", "--tmpfs", str(package)]
+    for module in _course_modules(topic):
+        argv += ["--ro-bind", str(module), str(module)]
+    for folder in _hidden_package_dirs():
+        argv += ["--ro-bind", str(_blocked_package(base, folder.name)), str(folder)]
     return argv + ["--"]
 
 
-def _kernelspec_dir(base: Path, isolate: bool, uid: int | None) -> Path:
+def _kernelspec_dir(base: Path, isolate: bool, uid: int | None, topic: str) -> Path:
     spec = base / "kernels" / "course-sandbox"
     spec.mkdir(parents=True)
     argv = [sys.executable, str(Path(__file__).with_name("sandbox_kernel.py")), "-f", "{connection_file}"]
     if isolate:
-        argv = _bwrap_prefix(base, keep_caps=uid is not None) + argv  # the kernel drops to uid itself
+        argv = _bwrap_prefix(base, keep_caps=uid is not None, topic=topic) + argv  # the kernel drops to uid itself
     (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "course sandbox",
                                                   "language": "python",
                                                   "env": {"COURSE_SANDBOX_ISOLATED": "1" if isolate else "0"}}))
@@ -179,17 +216,25 @@ def _runs_in_grader(cell) -> bool:
     return cell.cell_type == "code" and (is_test_cell(cell) or (meta.get("locked") and not meta.get("solution")))
 
 
-def _student_names(nb) -> set[str]:
-    """Names the assignment's solution cells define at top level: always resolved in the student's kernel."""
-    names = set()
+def _mark_forbidden(nb, topic: str) -> list[str]:
+    """A solution cell whose definitions name a built-in the exercise forbids scores 0 on the tests of its part
+    (the graded cells that follow it, up to the next solution cell).  Returns what was found."""
+    found, uses = [], []
     for cell in nb.cells:
-        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
-            names |= top_level_names(cell.source)
-    return names
+        meta = cell.metadata.get("nbgrader", {}) if cell.cell_type == "code" else {}
+        if meta.get("solution"):
+            uses = policy.forbidden_uses(cell.source, topic)
+            found += [u for u in uses if u not in found]
+        elif uses and is_test_cell(cell):
+            reason = (f"your answer uses {', '.join(uses)}, which this exercise forbids (see the notebook's rules): "
+                      f"this part scores 0")
+            cell.outputs = [nbformat.v4.new_output("error", ename="ForbiddenBuiltin", evalue=reason,
+                                                   traceback=[f"ForbiddenBuiltin: {reason}"])]
+    return found
 
 
 def execute(source: Path, target: Path, cell_timeout: int = 60, uid: int | None = None,
-            notebook_timeout: int = 600) -> str | None:
+            notebook_timeout: int = 600, topic: str | None = None) -> str | None:
     """Execute ``source`` split in two, write the executed notebook to ``target``; return why it stopped, if it did.
 
     Student cells run in a sandboxed kernel; graded test cells run here, in the grader, against stand-ins for the
@@ -201,6 +246,7 @@ def execute(source: Path, target: Path, cell_timeout: int = 60, uid: int | None 
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     nb = nbformat.read(source, as_version=4)
+    topic = topic or source.stem
     base = Path(tempfile.mkdtemp(prefix="course-sandbox-"))
     workdir = base / "work"
     workdir.mkdir()
@@ -218,17 +264,24 @@ def execute(source: Path, target: Path, cell_timeout: int = 60, uid: int | None 
     deadline = time.monotonic() + notebook_timeout
     try:
         (base / "runtime").mkdir()
+        if uid is not None:
+            os.chown(base / "runtime", uid, uid)
+        isolate = bwrap_available()
+        # The kernel's channels are unix sockets in its own folder, never TCP: in its own network namespace the
+        # kernel has no network at all, and no other kernel or grader can be reached from it.
         km = AsyncKernelManager(kernel_name="course-sandbox", connection_file=str(base / "runtime" / "kernel.json"),
+                                transport="ipc", ip=str(base / "runtime" / "kernel-ipc"),
                                 kernel_spec_manager=KernelSpecManager(
-            kernel_dirs=[str(_kernelspec_dir(base, bwrap_available(), uid))]))
+            kernel_dirs=[str(_kernelspec_dir(base, isolate, uid, topic))]))
         client = NotebookClient(nb, km=km, timeout=cell_timeout, allow_errors=True, interrupt_on_timeout=False,
                                 kernel_name="course-sandbox", record_timing=False,
                                 resources={"metadata": {"path": str(workdir)}}, startup_timeout=120)
-        grader = GraderSide(_Transport(client, workdir, deadline, cell_timeout), _student_names(nb))
+        grader = GraderSide(_Transport(client, workdir, deadline, cell_timeout), policy.graded_names(topic))
         grader.transport.grader = grader
         try:
             with client.setup_kernel(cwd=str(workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
                 grader.transport.install()
+                grader.transport({"op": "forbid", "forbidden": policy.forbidden_with_ops(topic)})
                 for index, cell in enumerate(nb.cells):
                     if time.monotonic() > deadline:
                         raise CellTimeoutError(f"the notebook ran longer than {notebook_timeout} s")
@@ -256,6 +309,7 @@ def execute(source: Path, target: Path, cell_timeout: int = 60, uid: int | None 
         os.environ.clear()
         os.environ.update(saved_env)
         shutil.rmtree(base, ignore_errors=True)
+    _mark_forbidden(nb, topic)
     _tidy_outputs(nb)
     if reason:
         nb.metadata[REASON_KEY] = {"reason": reason}
@@ -387,7 +441,7 @@ def serve(stdin=sys.stdin, stdout=sys.stdout) -> None:
         _reset_grader_state()
         try:
             reason = execute(Path(job["source"]), Path(job["target"]), job["cell_timeout"], job.get("uid"),
-                             job["notebook_timeout"])
+                             job["notebook_timeout"], job.get("topic"))
         except Exception as exc:  # noqa: BLE001 -- the worker survives; the submission gets the reason
             reason = f"the grader failed on this submission: {type(exc).__name__}: {str(exc)[:200]}"
         Path(job["target"] + ".reason.json").write_text(json.dumps({"reason": reason}))

@@ -137,6 +137,8 @@ def __course_serve__(request_path, response_path):
             self._course_methods = set(description["methods"])
             self._course_parameters = nn.ParameterList([nn.Parameter(t, requires_grad=False)
                                                         for t in description["parameters"]])
+            for name, tensor in description.get("named", {}).items():   # direct parameters/buffers: .weight, .bias
+                object.__setattr__(self, name, tensor)
             for name, value in description["attributes"].items():
                 object.__setattr__(self, name, value)
             self.training = description["training"]
@@ -150,6 +152,8 @@ def __course_serve__(request_path, response_path):
             return super().__getattr__(name)
 
     def decode(value, states):
+        if isinstance(value, dict) and "__torch_module__" in value:
+            return value["__torch_module__"]   # a copy of a plain torch module: the grader keeps its own
         if isinstance(value, dict) and "__grader_module__" in value:
             return GraderModule(value["__grader_module__"], value["description"])
         if isinstance(value, dict) and "__mirror__" in value:
@@ -200,6 +204,58 @@ def __course_serve__(request_path, response_path):
                 return cls.__name__
         return "RuntimeError"
 
+    class forbidden_guards:
+        """While the grader's call runs, the built-ins the exercise forbids raise (Python entry points and the
+        dispatcher's kernels), so that an answer that delegates to them fails with a clear message."""
+
+        def __init__(self, forbidden):
+            self.forbidden, self.undo, self.library = forbidden, [], None
+
+        def __enter__(self):
+            import importlib
+            import warnings
+
+            for dotted, ops in self.forbidden.items():
+                message = (f"{dotted} is not allowed in this exercise (the notebook forbids it): "
+                           f"write this part with basic tensor operations")
+
+                def guard(*args, course_message=message, **kwargs):
+                    raise RuntimeError(course_message)
+
+                module_name, _, attribute = dotted.rpartition(".")
+                target = getattr(importlib.import_module(module_name), attribute)
+                if isinstance(target, type):
+                    for method in ("__init__", "forward"):
+                        if method in vars(target):
+                            self.undo.append((target, method, vars(target)[method]))
+                            setattr(target, method, guard)
+                elif inspect.isfunction(target):
+                    self.undo.append((target, "__code__", target.__code__))
+                    target.__code__ = guard.__code__.replace(co_name=attribute)
+                    self.undo.append((target, "__kwdefaults__", target.__kwdefaults__))
+                    target.__kwdefaults__ = {"course_message": message}
+                if ops:
+                    if self.library is None:
+                        with warnings.catch_warnings():
+                            warnings.simplefilter("ignore")
+                            self.library = torch.library.Library("aten", "IMPL")
+                    for op in ops:
+                        for key in ("CompositeImplicitAutograd", "CPU", "CUDA"):
+                            try:
+                                with warnings.catch_warnings():
+                                    warnings.simplefilter("ignore")
+                                    self.library.impl(op, guard, key)
+                            except Exception:  # noqa: BLE001 -- an op without that key
+                                pass
+            return self
+
+        def __exit__(self, *exc):
+            for owner, name, original in reversed(self.undo):
+                setattr(owner, name, original)
+            if self.library is not None:
+                self.library._destroy()
+            return False
+
     def call(request):
         states = dict(request.get("states", {}))
         target = request["target"]
@@ -222,7 +278,7 @@ def __course_serve__(request_path, response_path):
                        for h, q, n in request.get("grad_params", [])]
         torch.set_rng_state(request["rng_state"])
         torch.set_default_dtype(request["default_dtype"])
-        with torch.set_grad_enabled(bool(request.get("grad"))):
+        with torch.set_grad_enabled(bool(request.get("grad"))), forbidden_guards(state.get("forbidden", {})):
             result = function(*args, **kwargs)
         answer = {"result": encode(result), "mutated": {}, "rng_state": torch.get_rng_state()}
         for index, (tensor, old) in enumerate(zip(inputs, before)):
@@ -249,9 +305,12 @@ def __course_serve__(request_path, response_path):
 
         state["workdir"] = os.path.dirname(request_path)
         request = torch.load(request_path, weights_only=False)
-        if request["op"] == "lookup":
-            name = request["name"]
-            answer = {"kind": "missing"} if name not in user_ns else describe(user_ns[name])
+        if request["op"] == "forbid":
+            state["forbidden"] = request["forbidden"]
+            answer = True
+        elif request["op"] == "lookup":
+            answer = {name: {"kind": "missing"} if name not in user_ns else describe(user_ns[name])
+                      for name in request["names"]}
         elif request["op"] == "call":
             answer = call(request)
         else:
