@@ -49,7 +49,9 @@ def window_partition(x: torch.Tensor, window_size: int | tuple[int, int]) -> tor
         raise ValueError(f"a {height}x{width} feature map cannot be cut into {win_h}x{win_w} windows: pad it to a "
                          f"multiple of the window size first")
     x = x.view(batch, height // win_h, win_h, width // win_w, win_w, channels)
-    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, win_h, win_w, channels)
+    # contiguous: at batch 1 with one row of windows, reshape alone would return a strided view that callers
+    # cannot .view() into (B * nW, N, C)
+    return x.permute(0, 1, 3, 2, 4, 5).contiguous().view(-1, win_h, win_w, channels)
 
 
 def window_reverse(windows: torch.Tensor, window_size: int | tuple[int, int], height: int, width: int) -> torch.Tensor:
@@ -59,7 +61,7 @@ def window_reverse(windows: torch.Tensor, window_size: int | tuple[int, int], he
     if height % win_h or width % win_w:
         raise ValueError(f"a {height}x{width} feature map is not made of {win_h}x{win_w} windows")
     channels = windows.shape[-1]
-    x = windows.view(-1, height // win_h, width // win_w, win_h, win_w, channels)
+    x = windows.reshape(-1, height // win_h, width // win_w, win_h, win_w, channels)
     return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, height, width, channels)
 
 
@@ -205,9 +207,9 @@ class SwinBlock(nn.Module):
             x = torch.roll(x, shifts=(-shift_h, -shift_w), dims=(1, 2))
         pad_h, pad_w = -height % win_h, -width % win_w
         x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))                         # zeros at the bottom and right
-        windows = window_partition(x, self.window_size).view(-1, win_h * win_w, channels)
+        windows = window_partition(x, self.window_size).reshape(-1, win_h * win_w, channels)
         windows = self.attn(windows, mask=self.attn_mask)
-        x = window_reverse(windows.view(-1, win_h, win_w, channels), self.window_size,
+        x = window_reverse(windows.reshape(-1, win_h, win_w, channels), self.window_size,
                            height + pad_h, width + pad_w)[:, :height, :width]
         if shift_h or shift_w:
             x = torch.roll(x, shifts=(shift_h, shift_w), dims=(1, 2))

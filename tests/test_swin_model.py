@@ -98,3 +98,29 @@ def test_runs_on_meta_device_and_keeps_dtype():
                                num_heads=(2, 4), window_size=4, device="meta", dtype=torch.float64)
     out = model(torch.empty(3, 1, 32, 32, device="meta", dtype=torch.float64))
     assert out.device.type == "meta" and out.dtype == torch.float64 and out.shape == (3, 10)
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_batch_of_one_and_maps_one_window_tall_match_timm(batch):
+    """At batch 1, a stage whose map is one window tall and several wide made window_partition return a strided
+    view that the block could not .view() (Swin-T on a 224 x 448 image crashed; timm runs it)."""
+    cfg = dict(img_size=(16, 48), patch_size=2, in_chans=1, num_classes=3, embed_dim=8, depths=(2, 2),
+               num_heads=(1, 2), window_size=4)   # stage maps 8 x 24 and 4 x 12: one window tall, three wide
+    timm_model = randomise(timm.models.swin_transformer.SwinTransformer(**cfg, drop_path_rate=0.0).double().eval())
+    model = cs.SwinTransformer(**cfg, dtype=torch.float64)
+    model.load_state_dict(timm_model.state_dict(), strict=True)
+    x = torch.randn(batch, 1, 16, 48, dtype=torch.float64)
+    torch.testing.assert_close(model(x), timm_model(x), **TOL)
+
+
+@pytest.mark.parametrize("resolution,shift", [((4, 12), 0), ((4, 12), 2), ((12, 4), 2), ((4, 16), 2)])
+def test_block_at_batch_one_on_one_row_of_windows_matches_timm(resolution, shift):
+    timm_block = randomise(ts.SwinTransformerBlock(8, resolution, num_heads=2, window_size=4,
+                                                   shift_size=shift).double().eval())
+    block = cs.SwinBlock(8, resolution, 2, window_size=4, shift_size=shift, dtype=torch.float64)
+    block.load_state_dict(timm_block.state_dict(), strict=True)
+    x = torch.randn(1, *resolution, 8, dtype=torch.float64)
+    torch.testing.assert_close(block(x), timm_block(x), **TOL)
+    windows = cs.window_partition(x, 4)
+    assert windows.is_contiguous()
+    assert torch.equal(windows, ts.window_partition(x, (4, 4)))

@@ -8,6 +8,8 @@ ALTERNATIVES = [
     Alternative("where-and-softmax-by-hand", "sdpa",
                 '        scores = scores.masked_fill(~mask, float("-inf"))\n'
                 "    weights = scores.softmax(dim=-1)\n"
+                "    if mask is not None:  # a query with no allowed key: all-zero weights (as in the masking chapter), not 0/0 = NaN\n"
+                "        weights = weights.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)\n"
                 "    return weights @ v, weights\n",
                 '        scores = torch.where(mask, scores, float("-inf"))\n'
                 "    weights = torch.exp(scores - scores.amax(dim=-1, keepdim=True))\n"

@@ -61,4 +61,14 @@ BUGS = [
     PlantedBug("weights-averaged-over-heads", "mha",
                "return self.out_proj(out), weights",
                "return self.out_proj(out), weights.mean(dim=1)"),
+    # gradients: right outputs, but the backward pass loses a path
+    PlantedBug("weights-from-detached-scores", "sdpa",
+               "weights = scores.softmax(dim=-1)",
+               "weights = scores.detach().softmax(dim=-1)"),
+    PlantedBug("key-projection-detached", "mha",
+               "k = self._split_heads(self.k_proj(key))    # (B, h, L_k, d_head)",
+               "k = self._split_heads(self.k_proj(key).detach())"),
+    PlantedBug("output-projection-weight-read-through-data", "mha",
+               "return self.out_proj(out), weights",
+               "return F.linear(out, self.out_proj.weight.data, self.out_proj.bias), weights"),
 ]

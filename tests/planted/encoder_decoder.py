@@ -60,4 +60,14 @@ BUGS = [
     PlantedBug("loss-nan-when-every-target-is-padding", "loss",
                "return (loss * keep).sum() / keep.sum().clamp(min=1)",
                "return (loss * keep).sum() / keep.sum()"),
+    # right outputs, lost gradients: the encoder stops learning from the decoder's loss
+    PlantedBug("cross-attention-memory-detached", "decoder_layer",
+               "return self.dropout(self.multihead_attn(x, memory, memory, mask)[0])",
+               "return self.dropout(self.multihead_attn(x, memory.detach(), memory.detach(), mask)[0])"),
+    PlantedBug("memory-detached-before-decoding", "model",
+               "return self.decode(tgt, self.encode(src), src)",
+               "return self.decode(tgt, self.encode(src).detach(), src)"),
+    PlantedBug("feed-forward-weight-read-through-data", "encoder_layer",
+               "return self.dropout(self.linear2(self.dropout(F.relu(self.linear1(x)))))",
+               "return self.dropout(F.linear(self.dropout(F.relu(self.linear1(x))), self.linear2.weight.data, self.linear2.bias))"),
 ]

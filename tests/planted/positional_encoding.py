@@ -71,4 +71,8 @@ BUGS = [
     PlantedBug("rope-angles-in-half-precision", "rope",
                "work = torch.promote_types(x.dtype, torch.float32)",
                "work = x.dtype"),
+    # the right output, but the gradient no longer reaches the tokens (the model before the embedding stops learning)
+    PlantedBug("learned-input-detached", "learned",
+               "return x + self.pos_embed[:length]",
+               "return x.detach() + self.pos_embed[:length]"),
 ]

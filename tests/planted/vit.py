@@ -49,4 +49,17 @@ BUGS = [
     PlantedBug("class-token-not-expanded-to-the-batch", "vit",
                "cls = self.cls_token.expand(x.shape[0], -1, -1)  # (B, 1, D), no copy",
                "cls = self.cls_token"),
+    # right outputs, lost gradients: the learned embeddings never train
+    PlantedBug("pos-embed-detached", "vit",
+               "x = x + self.pos_embed\n",
+               "x = x + self.pos_embed.detach()\n"),
+    PlantedBug("class-token-detached", "vit",
+               "cls = self.cls_token.expand(x.shape[0], -1, -1)  # (B, 1, D), no copy",
+               "cls = self.cls_token.detach().expand(x.shape[0], -1, -1)"),
+    PlantedBug("linear-embedding-weight-detached", "patch_embed",
+               "weight = self.proj.weight.permute(0, 2, 3, 1).reshape(embed_dim, -1)",
+               "weight = self.proj.weight.detach().permute(0, 2, 3, 1).reshape(embed_dim, -1)"),
+    PlantedBug("mlp-input-detached", "block",
+               "return self.fc2(F.gelu(self.fc1(x)))",
+               "return self.fc2(F.gelu(self.fc1(x.detach())))"),
 ]
