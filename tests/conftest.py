@@ -14,6 +14,7 @@ import yaml
 from autograder import cli
 from autograder.reference import SOLUTIONS_DIR
 from tests.planted_bugs import ALTERNATIVES, PLANTED_BUGS, apply_bug
+from tests.variants import VARIANTS, apply_variant
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,7 +48,8 @@ def _write(nb, path: Path) -> None:
 @pytest.fixture(scope="session")
 def graded(tmp_path_factory):
     """Grade, in one real `nbgrader autograde` run per topic: every reference, every stub, every planted bug, every
-    alternative correct solution, a notebook that kills its kernel and a file that is not a notebook.
+    alternative correct solution, every variant with harmless extra code (``var-*``), a notebook that kills its kernel
+    and a file that is not a notebook.
     Returns {(student, topic): Result}."""
     root = tmp_path_factory.mktemp("submissions")
     topics = selected_topics()
@@ -60,6 +62,8 @@ def graded(tmp_path_factory):
             _write(apply_bug(solution, bug), root / f"bug-{bug.name}" / f"{topic}.ipynb")
         for alternative in ALTERNATIVES.get(topic, []):
             _write(apply_bug(solution, alternative), root / f"alt-{alternative.name}" / f"{topic}.ipynb")
+        for variant in VARIANTS.get(topic, []):  # correct, plus harmless extra code: tests/test_variants.py
+            _write(apply_variant(solution, variant), root / f"var-{variant.name}" / f"{topic}.ipynb")
         # sorts first, so nbgrader meets it before everyone else
         killer = copy.deepcopy(solution)
         first_solution_cell(killer).source += "\n" + KILLS_KERNEL
