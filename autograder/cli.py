@@ -167,12 +167,18 @@ def _unzip_if_needed(path: Path, stack: list) -> Path:
     return path
 
 
+MESSAGE_CHARS = 1500  # a failed check's whole message (torch.testing's mismatch report included), cut here
+
+
 def _failure_message(cell) -> str:
-    """Why a graded cell lost points, from its outputs: the error, a timeout, or stray stderr."""
+    """Why a graded cell lost points, from its outputs: the error's whole message (every line: the grader's error
+    outputs carry the message only, never test code), a timeout, or stray stderr."""
     for output in cell.get("outputs", []):
         if output.get("output_type") == "error":
-            value = str(output.get("evalue", "")).strip().splitlines()
-            return f"{output.get('ename', 'Error')}: {value[0] if value else ''}".strip().rstrip(":")
+            value = str(output.get("evalue", "")).strip()
+            if len(value) > MESSAGE_CHARS:
+                value = value[:MESSAGE_CHARS].rstrip() + f"\n... [{len(value) - MESSAGE_CHARS} more characters]"
+            return f"{output.get('ename', 'Error')}: {value}".strip().rstrip(":")
     for output in cell.get("outputs", []):
         if output.get("output_type") == "stream" and output.get("name") == "stderr":
             return "the cell wrote to stderr (nbgrader gives 0 for that): " + output.get("text", "").strip()[:200]
@@ -530,7 +536,7 @@ def write_csv(results: list[Result], path: Path) -> None:
         writer.writerow(["student", "assignment", *questions, "total", "max", "reasons"])
         for r in results:
             row = [r.scores.get(q.split(":", 1)[1], "") if q.startswith(r.topic + ":") else "" for q in questions]
-            reasons = "; ".join(f"{k}: {v}" for k, v in r.reasons.items())
+            reasons = "; ".join(f"{k}: {_first_line(v)}" for k, v in r.reasons.items())
             writer.writerow([r.student, r.topic, *row, f"{r.total:g}", f"{r.max_total:g}", reasons])
 
 
@@ -547,15 +553,25 @@ def feedback(results: list[Result], out_dir: Path) -> list[Path]:
         if "submission" in r.reasons:
             lines += [f"Your submission could not be graded: {r.reasons['submission']}", ""]
         lines += ["| question | points | result |", "|---|---|---|"]
+        details = []
         for q, points in r.max_scores.items():
             got = r.scores.get(q, 0.0)
-            status = "passed" if got >= points else _escape(r.reasons.get(q, "failed"))
+            status = "passed" if got >= points else _escape(_first_line(r.reasons.get(q, "failed")))
             lines.append(f"| `{q}` | {got:g} / {points:g} | {status} |")
+            if got < points and "\n" in r.reasons.get(q, "").strip():
+                fence = "~~~~"
+                details += [f"### `{q}`", "", fence + "text", r.reasons[q].replace(fence, "~ ~ ~ ~"), fence, ""]
+        if details:
+            lines += ["", "## What the failed checks said", "", *details]
         path = out_dir / r.student / f"{r.topic}.md"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("\n".join(lines) + "\n")
         written.append(path)
     return written
+
+
+def _first_line(text: str) -> str:
+    return (text.strip().splitlines() or [""])[0]
 
 
 def _escape(text: str) -> str:

@@ -48,6 +48,18 @@ class Affine(nn.Module):
 def run_model(model, x):
     return model.twice(model(x))
 
+def reseeds(x):
+    torch.manual_seed(0)                 # would make the grader's next "random" inputs predictable
+    return x * 1
+
+def vandal(model, x):
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+    if hasattr(model, "poison"):
+        model.poison()
+    return model(x)
+
 def returns_an_object(x):
     class Anything:
         def __eq__(self, other):
@@ -114,7 +126,27 @@ def test_the_tests_seeds_hold_in_the_students_code(session):
     torch.manual_seed(3)
     assert torch.equal(noisy((4,)), first)
     torch.manual_seed(3)
-    assert torch.equal(torch.randn(4), first)   # one stream, as if everything ran in one process
+    assert torch.equal(torch.randn(4), first)   # the student's code starts from the test's generator state
+
+
+def test_the_generator_state_the_students_code_leaves_never_reaches_the_grader(session):
+    reseeds = session.lookup("reseeds")
+    torch.manual_seed(5)
+    expected = torch.randn(3)
+    torch.manual_seed(5)
+    reseeds(torch.ones(1))
+    assert torch.equal(torch.randn(3), expected)   # the test's stream goes on as if the student drew nothing
+    torch.manual_seed(0)
+    assert not torch.equal(torch.randn(3), expected)
+
+
+def test_one_question_before_every_cell_whatever_the_cell_uses(session):
+    asked = []
+    transport = session.transport
+    session.transport = lambda request: asked.append(request) or transport(request)
+    found = session.lookup_all({"double", "Affine", "not_defined_anywhere"})
+    assert len(asked) == 1 and asked[0]["names"] == ["Affine", "double", "not_defined_anywhere"]
+    assert isinstance(found["not_defined_anywhere"], NameError) and callable(found["double"])
 
 
 def test_objects_with_code_never_come_back(session):
@@ -172,6 +204,30 @@ def test_a_graders_module_passed_to_student_code_runs_in_the_grader(session):
     out = session.lookup("run_model")(Doubler(), torch.ones(2))
     assert torch.equal(out, 8 * torch.ones(2))
     assert Doubler.calls == 3
+
+
+def test_the_students_code_cannot_change_a_graders_module_it_is_given(session):
+    """Expected values a test computes with its own modules never depend on what the student's code did to them."""
+    class Scaler(nn.Module):   # not a plain torch module: runs in the grader, on a copy made for the call
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(2, 2)
+
+        def forward(self, x):
+            return self.linear(x)
+
+        def poison(self):
+            with torch.no_grad():
+                self.linear.weight.fill_(7.0)
+
+    vandal = session.lookup("vandal")
+    for module in (nn.Linear(2, 2), Scaler()):   # a plain torch module travels as a copy
+        before = {k: v.clone() for k, v in module.state_dict().items()}
+        vandal(module, torch.ones(1, 2))
+        assert all(torch.equal(before[k], v) for k, v in module.state_dict().items())
+    answer = session.serve_callback({"handle": max(session.grader_objects), "method": "load_state_dict",
+                                     "args": ({},), "kwargs": {}, "training": True})
+    assert "error" in answer and "may call" in answer["error"][1]
 
 
 def test_the_students_side_cannot_replace_what_nn_module_defines(session):
