@@ -57,6 +57,7 @@ class Session:
         self.classes: dict[str, type] = {}
         self.grader_objects: dict[int, nn.Module] = {}
         self._call_ids = itertools.count(1)
+        self._grader_handles = itertools.count(1)
 
     # ------------------------------------------------------------------ names
     def lookup_all(self, names) -> dict:
@@ -159,6 +160,15 @@ class Session:
 
     # ------------------------------------------------------------------ calls
     def call(self, target: tuple, args: tuple, kwargs: dict):
+        """Run the student's function, class or method on these arguments in the student's kernel."""
+        known = set(self.grader_objects)
+        try:
+            return self._call(target, args, kwargs)
+        finally:   # the private copies of grader modules made for this call live only as long as it does
+            for handle in set(self.grader_objects) - known:
+                del self.grader_objects[handle]
+
+    def _call(self, target: tuple, args: tuple, kwargs: dict):
         roots: dict[int, nn.Module] = {}
         if target[0] == "method":
             roots[target[1]] = self.mirrors[target[1]]
@@ -211,7 +221,7 @@ class Session:
     def _register_grader_object(self, module: nn.Module) -> int:
         """A module of the grader's handed to student code: the student's side calls a private copy (made now,
         for this call only), so nothing it does can change the object the test computes expected values with."""
-        handle = len(self.grader_objects) + 1
+        handle = next(self._grader_handles)
         self.grader_objects[handle] = copy.deepcopy(module)
         return handle
 

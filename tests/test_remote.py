@@ -225,7 +225,9 @@ def test_the_students_code_cannot_change_a_graders_module_it_is_given(session):
         before = {k: v.clone() for k, v in module.state_dict().items()}
         vandal(module, torch.ones(1, 2))
         assert all(torch.equal(before[k], v) for k, v in module.state_dict().items())
-    answer = session.serve_callback({"handle": max(session.grader_objects), "method": "load_state_dict",
+    assert not session.grader_objects   # the copies made for a call go with it
+    session.grader_objects[1] = Scaler()
+    answer = session.serve_callback({"handle": 1, "method": "load_state_dict",
                                      "args": ({},), "kwargs": {}, "training": True})
     assert "error" in answer and "may call" in answer["error"][1]
 
