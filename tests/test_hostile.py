@@ -1,11 +1,23 @@
-"""The autograder against hostile submissions (tests/hostile_corpus.py), graded in one real batch.
+"""The autograder against hostile submissions (tests/hostile_corpus.py), graded in one real batch per topic.
 
-Each cheat scores no more than the honest wrong answer it starts from; each disruption gets a score and a reason;
-the honest right answer in the same batch still gets full marks; nothing secret (hidden tests, the reference
-solution) appears in any output or feedback; nothing outside a submission's folder changes.
+For every selected topic (COURSE_TOPICS): each cheat scores no more than that topic's honest wrong answer; each
+disruption gets a score and a reason; the honest right answer in the same batch still gets full marks; nothing
+secret (hidden tests, the reference solution) appears in any output, feedback or the CSV; nothing outside a
+submission's folder changes; no submission reaches the network (a port the test listens on, other kernels); the
+global RNG a graded function seeds never takes over the grader's random inputs; and no process of the batch (a
+sandboxed kernel, bubblewrap, anything running as a sandbox uid) is left once the batch is over.
 """
+from __future__ import annotations
+
 import csv
+import ctypes
 import hashlib
+import json
+import os
+import re
+import socket
+import threading
+import time
 from pathlib import Path
 
 import nbformat
@@ -14,49 +26,184 @@ import pytest
 from autograder import cli, sandbox
 from autograder.reference import SOLUTIONS_DIR
 from tests.conftest import selected_topics
-from tests.hostile_corpus import CORPUS, TOPIC, write_corpus
+from tests.hostile_corpus import CORPORA, PROBE_PORT, write_corpus
 
+TOPICS = [t for t in selected_topics() if t in CORPORA]
 pytestmark = [
-    pytest.mark.skipif(TOPIC not in selected_topics(), reason=f"{TOPIC} not selected"),
+    pytest.mark.skipif(not TOPICS, reason="no topic with a hostile corpus selected"),
     # the corpus kills processes and forks: only run it where kernels are isolated and unprivileged
     pytest.mark.skipif(not (sandbox.bwrap_available() and sandbox.can_drop_privileges()),
                        reason="needs bubblewrap and root (to give kernels their own uid)"),
 ]
 CELL_TIMEOUT_S = 20
 CANARIES = [Path("/tmp/pwned"), Path("/tmp/evil.txt"), Path("/etc/evil.txt")]
+MIN_PER_TOPIC = 8
+SANDBOX_UIDS = range(cli.SANDBOX_UID_BASE, cli.SANDBOX_UID_BASE + 256)
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _cases(select=lambda hostile: True):
+    return [pytest.param(topic, h.name, id=f"{topic}-{h.name}") for topic in TOPICS for h in CORPORA[topic]
+            if select(h)]
 
 
 def _digest(folder: Path) -> str:
     return hashlib.sha256(b"".join(p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file())).hexdigest()
 
 
-@pytest.fixture(scope="module")
-def hostile(tmp_path_factory):
-    for canary in CANARIES:
-        canary.unlink(missing_ok=True)
-    before = _digest(SOLUTIONS_DIR)
-    root = tmp_path_factory.mktemp("hostile")
-    write_corpus(root)
-    course_dir = tmp_path_factory.mktemp("hostile-course")
-    saved, cli.CELL_TIMEOUT_S = cli.CELL_TIMEOUT_S, CELL_TIMEOUT_S
+# ------------------------------------------------------------------------------------------------ processes
+def _process(pid: int) -> dict | None:
     try:
-        results = cli.grade(root, [TOPIC], course_dir=course_dir, csv_path=course_dir / "grades.csv")
-    finally:
-        cli.CELL_TIMEOUT_S = saved
-    return {"by_student": {r.student: r for r in results}, "list": results, "course_dir": course_dir,
-            "solutions_unchanged": _digest(SOLUTIONS_DIR) == before}
+        with open(f"/proc/{pid}/stat") as handle:
+            stat = handle.read()
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            cmdline = handle.read().replace(b"\0", b" ").decode(errors="replace")
+        uid = os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()
+    return {"pid": pid, "state": fields[0], "ppid": int(fields[1]), "start": int(fields[19]), "uid": uid,
+            "cmdline": cmdline}
 
 
-def _secret_lines() -> set[str]:
+def _processes() -> dict[tuple[int, int], dict]:
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (info := _process(int(entry))):
+            found[(info["pid"], info["start"])] = info
+    return found
+
+
+def _is_sandbox(info: dict) -> bool:
+    return "sandbox_kernel" in info["cmdline"] or "bwrap" in info["cmdline"] or info["uid"] in SANDBOX_UIDS
+
+
+def _left_over(before: dict, now: dict) -> list[dict]:
+    """Processes the batch started that still run: sandbox processes (kernel, bubblewrap, a sandbox uid) and any
+    descendant of this test process.  A sandbox process under another live program (someone else's grading run
+    on this machine) is not ours; one reparented to init, or to this process (a child subreaper during the batch),
+    is."""
+    me = os.getpid()
+    by_pid = {info["pid"]: info for info in now.values()}
+    left = []
+    for key, info in now.items():
+        if key in before or info["state"] in "ZX" or info["pid"] == me:
+            continue
+        ours, parent = None, info["ppid"]
+        for _ in range(64):
+            if parent == me:
+                ours = True
+                break
+            if parent in (0, 1) or parent not in by_pid:
+                ours = _is_sandbox(info)   # an orphan: a leak if it is a sandbox process
+                break
+            if not _is_sandbox(by_pid[parent]):
+                ours = False               # under another live program
+                break
+            parent = by_pid[parent]["ppid"]
+        if ours:
+            left.append(info)
+    return left
+
+
+def _reap() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _set_subreaper(on: bool) -> None:
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+# ------------------------------------------------------------------------------------------------ network
+class _Listener:
+    """A TCP port on 127.0.0.1 that submissions are told about (``PROBE_PORT``): it records every connection."""
+
+    def __init__(self, port: int):
+        self.connections: list[str] = []
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(64)
+        self.sock.settimeout(0.2)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stopped.is_set():
+            try:
+                conn, address = self.sock.accept()
+            except OSError:
+                continue
+            self.connections.append(f"{address[0]}:{address[1]}")
+            conn.close()
+
+    def close(self):
+        self.stopped.set()
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+
+# ------------------------------------------------------------------------------------------------ batches
+_BATCHES: dict[str, dict] = {}
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    """batch(topic): the topic's corpus graded in one real batch (once per topic, then cached)."""
+
+    def grade(topic: str) -> dict:
+        if topic in _BATCHES:
+            return _BATCHES[topic]
+        for canary in CANARIES:
+            canary.unlink(missing_ok=True)
+        before_digest = _digest(SOLUTIONS_DIR)
+        root = tmp_path_factory.mktemp(f"hostile-{topic}")
+        write_corpus(root, topic=topic)
+        course_dir = tmp_path_factory.mktemp(f"hostile-course-{topic}")
+        listener = _Listener(PROBE_PORT)
+        before = _processes()
+        saved, cli.CELL_TIMEOUT_S = cli.CELL_TIMEOUT_S, CELL_TIMEOUT_S
+        _set_subreaper(True)
+        try:
+            results = cli.grade(root, [topic], course_dir=course_dir, csv_path=course_dir / "grades.csv")
+        finally:
+            cli.CELL_TIMEOUT_S = saved
+            listener.close()
+        deadline = time.monotonic() + 20     # a kernel that is being shut down gets a moment
+        while (left := _left_over(before, _processes())) and time.monotonic() < deadline:
+            _reap()
+            time.sleep(0.5)
+        _set_subreaper(False)
+        _reap()
+        _BATCHES[topic] = {"by_student": {r.student: r for r in results}, "list": results, "course_dir": course_dir,
+                           "topic": topic, "solutions_unchanged": _digest(SOLUTIONS_DIR) == before_digest,
+                           "canaries": [str(c) for c in CANARIES if c.exists()],
+                           "connections": list(listener.connections), "left_over": left}
+        return _BATCHES[topic]
+
+    return grade
+
+
+def _secret_lines(topic: str) -> set[str]:
     """Lines of hidden tests and of the reference's solution regions (long enough to be unambiguous)."""
-    nb = nbformat.read(SOLUTIONS_DIR / f"{TOPIC}.ipynb", as_version=4)
+    nb = nbformat.read(SOLUTIONS_DIR / f"{topic}.ipynb", as_version=4)
     secret = set()
     for cell in nb.cells:
         text = cell.source
         if "BEGIN HIDDEN TESTS" in text:
             text = text.split("BEGIN HIDDEN TESTS", 1)[1]
         elif "BEGIN SOLUTION" in text:
-            text = text.split("BEGIN SOLUTION", 1)[1].split("END SOLUTION", 1)[0]
+            text = "\n".join(part.split("END SOLUTION", 1)[0] for part in text.split("BEGIN SOLUTION")[1:])
         else:
             continue
         secret |= {line.strip() for line in text.splitlines()
@@ -64,61 +211,116 @@ def _secret_lines() -> set[str]:
     return secret
 
 
+def _output_text(path: Path) -> str:
+    nb = nbformat.read(path, as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    return "\n".join(str(o.get("text", "")) + str(o.get("data", "")) + str(o.get("evalue", ""))
+                     + "\n".join(o.get("traceback", [])) for o in outputs)
+
+
+def _executed(b: dict, name: str) -> Path:
+    return b["course_dir"] / "executed" / f"hostile-{name}" / b["topic"] / f"{b['topic']}.ipynb"
+
+
+# ------------------------------------------------------------------------------------------------ tests
 def test_corpus_is_large_enough():
-    assert len(CORPUS) >= 25
+    assert len(CORPORA["attention"]) >= 25
+    for topic, corpus in CORPORA.items():
+        assert len(corpus) >= MIN_PER_TOPIC, topic
+        assert len({h.name for h in corpus}) == len(corpus), f"{topic}: names must be unique"
 
 
-def test_every_submission_gets_a_result_and_the_honest_answers_are_graded_normally(hostile):
-    students = {f"hostile-{h.name}" for h in CORPUS} | {"honest-wrong-answer", "honest-right-answer"}
-    assert set(hostile["by_student"]) == students
-    right = hostile["by_student"]["honest-right-answer"]
+@pytest.mark.parametrize("topic", TOPICS)
+def test_every_submission_gets_a_result_and_the_honest_answers_are_graded_normally(batch, topic):
+    b = batch(topic)
+    students = {f"hostile-{h.name}" for h in CORPORA[topic]} | {"honest-wrong-answer", "honest-right-answer"}
+    assert set(b["by_student"]) == students
+    right = b["by_student"]["honest-right-answer"]
     assert right.scores == right.max_scores, right.reasons
-    wrong = hostile["by_student"]["honest-wrong-answer"]
+    wrong = b["by_student"]["honest-wrong-answer"]
     assert wrong.total < wrong.max_total / 4, wrong.scores
 
 
-@pytest.mark.parametrize("name", [h.name for h in CORPUS])
-def test_no_trick_scores_more_than_the_honest_wrong_answer(hostile, name):
-    honest = hostile["by_student"]["honest-wrong-answer"]
-    result = hostile["by_student"][f"hostile-{name}"]
-    assert result.total <= honest.total, (result.scores, result.reasons)
+@pytest.mark.parametrize("topic, name", _cases())
+def test_no_trick_scores_more_than_the_honest_wrong_answer(batch, topic, name):
+    b = batch(topic)
+    honest = b["by_student"]["honest-wrong-answer"]
+    result = b["by_student"][f"hostile-{name}"]
+    gained = {q: (s, honest.scores.get(q, 0)) for q, s in result.scores.items() if s > honest.scores.get(q, 0)}
+    assert result.total <= honest.total, (gained, {q: result.reasons.get(q) for q in gained})
 
 
-@pytest.mark.parametrize("name", [h.name for h in CORPUS if not h.structural])
-def test_every_code_trick_was_really_run_and_tested(hostile, name):
+@pytest.mark.parametrize("topic, name", _cases(lambda h: not h.structural))
+def test_every_code_trick_was_really_run_and_tested(batch, topic, name):
     """A low score is no proof if the notebook never ran: nbgrader must have accepted it (even after a notebook
     that stops nbgrader's batch) and the notebook must have been executed."""
-    result = hostile["by_student"][f"hostile-{name}"]
+    b = batch(topic)
+    result = b["by_student"][f"hostile-{name}"]
     assert not result.reasons.get("submission", "").startswith(("nbgrader could not", "not a valid")), result.reasons
-    executed = hostile["course_dir"] / "executed" / f"hostile-{name}" / TOPIC / f"{TOPIC}.ipynb"
-    assert executed.exists()
+    assert _executed(b, name).exists()
 
 
-@pytest.mark.parametrize("name", [h.name for h in CORPUS if h.disrupts])
-def test_disruptions_are_explained(hostile, name):
-    result = hostile["by_student"][f"hostile-{name}"]
+@pytest.mark.parametrize("topic, name", _cases(lambda h: h.probe is not None))
+def test_probes_ran_and_reached_nothing(batch, topic, name):
+    """The network probes found no port and no other kernel to talk to; the RNG probe never saw the grader's
+    random inputs follow the seed it set."""
+    b = batch(topic)
+    probe = next(h.probe for h in CORPORA[topic] if h.name == name)
+    text = _output_text(_executed(b, name))
+    if probe == "NETWORK-PROBE":
+        found = re.search(r"NETWORK-PROBE listening=(\d+) reached=(\[.*?\])", text)
+        assert found, f"the probe did not run: {text[-1500:]}"
+        assert json.loads(found.group(2)) == [], f"a submission reached {found.group(2)}"
+    elif probe == "KERNEL-PROBE":
+        found = re.search(r"KERNEL-PROBE readable=(\[.*?\]) reached=(\[.*?\])", text)
+        assert found, f"the probe did not run: {text[-1500:]}"
+        assert json.loads(found.group(1)) == [], f"a submission read other kernels' connection files {found.group(1)}"
+        assert json.loads(found.group(2)) == [], f"a submission reached another kernel: {found.group(2)}"
+    elif probe == "RNG-PROBE":
+        found = re.search(r"RNG-PROBE calls=(\d+) controlled=(\d+)", text)
+        assert found, f"the probe did not run: {text[-1500:]}"
+        assert int(found.group(1)) > 0, "the graded code was never called before the report"
+        assert int(found.group(2)) == 0, "the seed a graded function set became the grader's random inputs"
+
+
+@pytest.mark.parametrize("topic", TOPICS)
+def test_nobody_connected_to_the_test_port(batch, topic):
+    assert batch(topic)["connections"] == [], f"connections to 127.0.0.1:{PROBE_PORT}"
+
+
+@pytest.mark.parametrize("topic", TOPICS)
+def test_no_process_is_left_after_the_batch(batch, topic):
+    left = batch(topic)["left_over"]
+    assert not left, [(p["pid"], p["uid"], p["cmdline"][:200]) for p in left]
+
+
+@pytest.mark.parametrize("topic, name", _cases(lambda h: h.disrupts))
+def test_disruptions_are_explained(batch, topic, name):
+    result = batch(topic)["by_student"][f"hostile-{name}"]
     assert result.reasons.get("submission"), result.reasons
 
 
-def test_lost_points_always_come_with_a_reason(hostile):
-    for result in hostile["list"]:
+@pytest.mark.parametrize("topic", TOPICS)
+def test_lost_points_always_come_with_a_reason(batch, topic):
+    for result in batch(topic)["list"]:
         for question, points in result.max_scores.items():
             if result.scores.get(question, 0) < points:
                 assert result.reasons.get(question) or result.reasons.get("submission"), (result.student, question)
 
 
-def test_nothing_secret_in_any_output_or_feedback(hostile, tmp_path):
-    secret = _secret_lines()
+@pytest.mark.parametrize("topic", TOPICS)
+def test_nothing_secret_in_any_output_or_feedback(batch, topic, tmp_path):
+    b = batch(topic)
+    secret = _secret_lines(topic)
     assert len(secret) > 20
     texts = {}
-    for path in (hostile["course_dir"] / "executed").rglob("*.ipynb"):
-        nb = nbformat.read(path, as_version=4)
-        outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
-        texts[str(path)] = "\n".join(str(o.get("text", "")) + str(o.get("data", "")) + str(o.get("evalue", ""))
-                                     + "\n".join(o.get("traceback", [])) for o in outputs)
-    for path in cli.feedback(hostile["list"], tmp_path):
+    for path in (b["course_dir"] / "executed").rglob("*.ipynb"):
+        texts[str(path)] = _output_text(path)
+    feedback = cli.feedback(b["list"], tmp_path)
+    assert len(feedback) == len(b["list"]), "one feedback file per submission"
+    for path in feedback:
         texts[str(path)] = path.read_text()
-    with open(hostile["course_dir"] / "grades.csv") as handle:
+    with open(b["course_dir"] / "grades.csv") as handle:
         texts["grades.csv"] = handle.read()
     assert texts
     for where, text in texts.items():
@@ -126,15 +328,18 @@ def test_nothing_secret_in_any_output_or_feedback(hostile, tmp_path):
         assert not leaked, f"{where} shows {leaked[:2]}"
 
 
-def test_nothing_outside_the_submissions_changed(hostile):
-    assert hostile["solutions_unchanged"]
-    for canary in CANARIES:
-        assert not canary.exists(), f"a submission wrote {canary}"
+@pytest.mark.parametrize("topic", TOPICS)
+def test_nothing_outside_the_submissions_changed(batch, topic):
+    b = batch(topic)
+    assert b["solutions_unchanged"]
+    assert not b["canaries"], f"a submission wrote {b['canaries']}"
 
 
-def test_csv_has_every_submission_once_and_matches_results(hostile):
-    with open(hostile["course_dir"] / "grades.csv") as handle:
+@pytest.mark.parametrize("topic", TOPICS)
+def test_csv_has_every_submission_once_and_matches_results(batch, topic):
+    b = batch(topic)
+    with open(b["course_dir"] / "grades.csv") as handle:
         rows = list(csv.DictReader(handle))
-    assert sorted(r["student"] for r in rows) == sorted(hostile["by_student"])
+    assert sorted(r["student"] for r in rows) == sorted(b["by_student"])
     for row in rows:
-        assert float(row["total"]) == pytest.approx(hostile["by_student"][row["student"]].total)
+        assert float(row["total"]) == pytest.approx(b["by_student"][row["student"]].total)
