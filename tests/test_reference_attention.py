@@ -91,3 +91,45 @@ def test_mha_errors_explain_themselves():
         ref.MultiHeadAttention(16, 4)(torch.randn(2, 5, 8), torch.randn(2, 5, 16), torch.randn(2, 5, 16))
     with pytest.raises(TypeError, match="bool"):
         ref.scaled_dot_product_attention(torch.randn(2, 3), torch.randn(2, 3), torch.randn(2, 3), torch.ones(2, 2))
+
+
+def test_fully_masked_rows_get_all_zero_weights_as_the_masking_chapter_teaches():
+    """book/masking.md: a query with no key reads nothing (weights 0, output 0), and the backward pass stays finite;
+    coursetools.attention.attention does the same."""
+    from coursetools.attention import attention
+
+    gen = torch.Generator().manual_seed(3)
+    q, k, v = (torch.randn(2, 4, 3, generator=gen, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    mask = torch.tensor([[True, True, False, False], [False] * 4, [True] * 4, [False, False, False, True]])
+    out, w = ref.scaled_dot_product_attention(q, k, v, mask)
+    assert torch.equal(w[:, 1], torch.zeros(2, 4, dtype=torch.float64))
+    assert torch.equal(out[:, 1], torch.zeros(2, 3, dtype=torch.float64))
+    expected_out, expected_w = attention(q, k, v, mask)
+    torch.testing.assert_close(w, expected_w, **TOL)
+    torch.testing.assert_close(out, expected_out, **TOL)
+    (out.sum() + w.sum()).backward()
+    assert all(torch.isfinite(t.grad).all() for t in (q, k, v))
+
+
+def test_mha_gradients_match_nn_multihead_attention():
+    gen = torch.Generator().manual_seed(5)
+    torch_mha = nn.MultiheadAttention(12, 3, batch_first=True, dtype=torch.float64)
+    with torch.no_grad():
+        for p in torch_mha.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64))
+    mha = ref.MultiHeadAttention(12, 3, dtype=torch.float64)
+    with torch.no_grad():
+        for i, proj in enumerate((mha.q_proj, mha.k_proj, mha.v_proj)):
+            proj.weight.copy_(torch_mha.in_proj_weight[12 * i:12 * (i + 1)])
+            proj.bias.copy_(torch_mha.in_proj_bias[12 * i:12 * (i + 1)])
+        mha.out_proj.load_state_dict(torch_mha.out_proj.state_dict())
+    x = torch.randn(2, 5, 12, generator=gen, dtype=torch.float64)
+    mask = random_mask(5, 5, generator=gen)
+    ours = mha(x, x, x, mask)[0]
+    theirs = torch_mha(x, x, x, attn_mask=~mask, need_weights=False)[0]
+    upstream = torch.randn(ours.shape, generator=gen, dtype=torch.float64)
+    (ours * upstream).sum().backward()
+    (theirs * upstream).sum().backward()
+    in_grad = torch.cat([p.weight.grad for p in (mha.q_proj, mha.k_proj, mha.v_proj)])
+    torch.testing.assert_close(in_grad, torch_mha.in_proj_weight.grad, rtol=1e-9, atol=1e-10)
+    torch.testing.assert_close(mha.out_proj.weight.grad, torch_mha.out_proj.weight.grad, rtol=1e-9, atol=1e-10)

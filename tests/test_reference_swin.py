@@ -124,3 +124,49 @@ def test_reference_runs_on_meta_device():
     model = ref.SwinTransformer(device="meta", dtype=torch.float64)
     out = model(torch.empty(2, 3, 32, 32, device="meta", dtype=torch.float64))
     assert out.device.type == "meta" and out.dtype == torch.float64 and out.shape == (2, 10)
+
+
+@pytest.mark.parametrize("resolution,shift", [((4, 12), 0), ((4, 12), 2), ((12, 4), 2), ((4, 16), 2)])
+def test_block_at_batch_one_on_one_row_of_windows_matches_timm(resolution, shift):
+    """At batch 1 the windows of a map one window tall come out of the permute as a strided view: the block must
+    reshape them (a .view raised), and agree with timm."""
+    timm_block = randomise(ts.SwinTransformerBlock(8, resolution, num_heads=2, window_size=4,
+                                                   shift_size=shift).double().eval())
+    block = ref.SwinBlock(8, resolution, 2, window_size=4, shift_size=shift, dtype=torch.float64)
+    block.load_state_dict(timm_block.state_dict(), strict=True)
+    x = torch.randn(1, *resolution, 8, dtype=torch.float64)
+    torch.testing.assert_close(block(x), timm_block(x), **TOL)
+    assert torch.equal(ref.window_partition(x, 4), ts.window_partition(x, (4, 4)))
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_model_on_a_wide_image_matches_timm_at_batch_one(batch):
+    """Swin on a 16 x 48 image: the last stage's 4 x 12 map is one window tall and three wide (like Swin-T at
+    224 x 448), logits and every parameter's gradient as timm's."""
+    cfg = dict(img_size=(16, 48), patch_size=2, in_chans=1, num_classes=3, embed_dim=8, depths=(2, 2), num_heads=(1, 2))
+    timm_model = randomise(timm.models.swin_transformer.SwinTransformer(**cfg, window_size=4, drop_path_rate=0.0)
+                           .double().eval(), scale=0.3)
+    model = ref.SwinTransformer(**cfg, window_size=4, dtype=torch.float64)
+    model.load_state_dict(timm_model.state_dict(), strict=True)
+    x = torch.randn(batch, 1, 16, 48, dtype=torch.float64)
+    ours, theirs = model(x), timm_model(x)
+    torch.testing.assert_close(ours, theirs, **TOL)
+    upstream = torch.randn(ours.shape, dtype=torch.float64)
+    (ours * upstream).sum().backward()
+    (theirs * upstream).sum().backward()
+    timm_params = dict(timm_model.named_parameters())
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(p.grad, timm_params[name].grad, rtol=1e-7, atol=1e-9, msg=name)
+
+
+def test_relative_position_bias_table_gets_the_gradient_of_timm():
+    timm_attn = randomise(ts.WindowAttention(8, 2, window_size=(2, 3)).double())
+    attn = ref.WindowAttention(8, 2, (2, 3), dtype=torch.float64)
+    attn.load_state_dict(timm_attn.state_dict(), strict=True)
+    x = torch.randn(4, 6, 8, dtype=torch.float64)
+    upstream = torch.randn(4, 6, 8, dtype=torch.float64)
+    (attn(x) * upstream).sum().backward()
+    (timm_attn(x) * upstream).sum().backward()
+    assert attn.relative_position_bias_table.grad is not None
+    torch.testing.assert_close(attn.relative_position_bias_table.grad, timm_attn.relative_position_bias_table.grad,
+                               rtol=1e-7, atol=1e-9)

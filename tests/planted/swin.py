@@ -65,4 +65,16 @@ BUGS = [
     PlantedBug("shift-from-window-height-only", "block",
                "(win_h // 2, win_w // 2)",
                "(win_h // 2, win_h // 2)"),
+    # right outputs, lost gradients: the relative position bias never trains
+    PlantedBug("relative-bias-gathered-without-grad", "wattn",
+               "        bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]  # (N * N, heads)\n",
+               "        with torch.no_grad():\n"
+               "            bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]\n"),
+    PlantedBug("relative-bias-table-detached", "wattn",
+               "bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]",
+               "bias = self.relative_position_bias_table.detach()[self.relative_position_index.view(-1)]"),
+    # crashes at batch 1 when a map is one window tall and several wide (the windows are then a strided view)
+    PlantedBug("windows-flattened-with-view", "block",
+               "windows = window_partition(x, self.window_size).reshape(-1, win_h * win_w, channels)",
+               "windows = window_partition(x, self.window_size).view(-1, win_h * win_w, channels)"),
 ]

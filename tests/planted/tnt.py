@@ -62,4 +62,11 @@ BUGS = [
     PlantedBug("unfold-without-stride", "pixel_embed",
                "patches = F.unfold(x, kernel_size=p, stride=p)",
                "patches = F.unfold(x, kernel_size=p)"),
+    # right outputs, lost gradients
+    PlantedBug("pixel-pos-detached", "pixel_embed",
+               "words = self.proj(patches) + pixel_pos ",
+               "words = self.proj(patches) + pixel_pos.detach() "),
+    PlantedBug("words-detached-before-projection", "inner_to_outer",
+               "update = norm2_proj(proj(norm1_proj(words)))",
+               "update = norm2_proj(proj(norm1_proj(words.detach())))"),
 ]
