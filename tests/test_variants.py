@@ -31,9 +31,16 @@ def _reference(topic):
     return nbformat.read(SOLUTIONS_DIR / f"{topic}.ipynb", as_version=4)
 
 
-def _student_code(nb) -> str:
+def _student_cells(nb) -> list[str]:
     """What runs in the student's kernel: every code cell but the graded test cells, in order."""
-    return "\n\n".join(c.source for c in nb.cells if c.cell_type == "code" and not is_test_cell(c))
+    return [c.source for c in nb.cells if c.cell_type == "code" and not is_test_cell(c)]
+
+
+def _python(source: str) -> str:
+    """A cell as the kernel runs it: IPython magics (``%time``) turned into Python."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager().transform_cell(source)
 
 
 def test_every_topic_has_enough_variants():
@@ -60,24 +67,33 @@ def test_every_variant_applies_and_only_adds_code(topic):
                 assert after.source == before.source, f"{variant.name} edits the locked cell {after.metadata}"
         for cell in edited.cells:
             if cell.cell_type == "code":
-                ast.parse(cell.source)  # raises on a syntax error
+                ast.parse(_python(cell.source))  # raises on a syntax error
         nbformat.validate(edited)
 
 
 _RUNNER = textwrap.dedent("""
     import contextlib, io, json, os, sys, traceback
     import torch
+    from IPython.core.interactiveshell import InteractiveShell
     torch.set_num_threads(1)
     failures = {}
-    for name, code in json.load(sys.stdin).items():
+    for name, cells in json.load(sys.stdin).items():
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:  # a fresh copy of this process per variant: no flag or seed leaks into the next one
             os.close(read)
+            message = b""
             try:
-                with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                    exec(compile(code, name, "exec"), {"__name__": "__main__"})
-                message = b""
+                shell = InteractiveShell.instance()  # as in a kernel: magics work, __name__ is "__main__"
+                shell.enable_gui = lambda gui=None: None  # what a kernel's shell does for %matplotlib inline
+                for index, cell in enumerate(cells):
+                    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                        result = shell.run_cell(cell, silent=True)
+                    error = result.error_before_exec or result.error_in_exec
+                    if error is not None:
+                        message = (f"cell {index}: {type(error).__name__}: {error}\\n"
+                                   + "".join(traceback.format_exception(error)[-3:])).encode()
+                        break
             except BaseException:
                 message = traceback.format_exc(limit=-3).encode()
             os.write(write, message[-3000:])
@@ -98,7 +114,7 @@ def test_student_code_of_every_variant_runs(topic):
     """The extra code itself is correct: the student's cells of each variant run top to bottom without an error
     (no grading: otherwise a broken self-check would show up as a confusing grading failure)."""
     reference = _reference(topic)
-    codes = {v.name: _student_code(apply_variant(reference, v)) for v in VARIANTS[topic]}
+    codes = {v.name: _student_cells(apply_variant(reference, v)) for v in VARIANTS[topic]}
     run = subprocess.run([sys.executable, "-c", _RUNNER], input=json.dumps(codes), capture_output=True, text=True,
                          cwd=REPO_ROOT, timeout=600,
                          env={**__import__("os").environ, "PYTHONPATH": str(REPO_ROOT), "MPLBACKEND": "Agg"})

@@ -37,6 +37,7 @@ PLACES = (START, END, REGION, CELL_AFTER)
 FIRST = "*first"     # the first solution cell
 LAST = "*last"       # the last solution cell
 EVERY = "*every"     # every solution cell
+FIRST_TEST = "*first-test"  # the first graded test cell (only with CELL_AFTER: a student's scratch cell after it)
 
 Code = Union[str, Callable[["nbformat.NotebookNode"], str]]  # the code, or a function of the reference notebook
 
@@ -65,8 +66,17 @@ def solution_cells(nb) -> list:
     return [c for c in nb.cells if _is_solution(c)]
 
 
+def _is_test(cell) -> bool:
+    meta = cell.metadata.get("nbgrader", {})
+    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
 def _targets(nb, edit: Variant) -> list:
     solutions = solution_cells(nb)
+    if edit.cell == FIRST_TEST:
+        if edit.where != CELL_AFTER:
+            raise ValueError(f"variant {edit.name!r}: only a new cell may go after a test cell")
+        return [c for c in nb.cells if _is_test(c)][:1]
     if edit.cell == FIRST:
         return solutions[:1]
     if edit.cell == LAST:
@@ -237,6 +247,25 @@ def record(what: str = "answer") -> None:
     CALLS[what] += 1
 """
 
+MAGICS_AND_PLOT = """\
+%matplotlib inline
+import matplotlib.pyplot as plt
+
+%time _answer = 6 * 7
+fig, ax = plt.subplots(figsize=(3, 2))
+ax.plot([0, 1, 2], [2, 0, 1])
+ax.set_title("a plot of my own")
+plt.show()
+plt.close(fig)
+"""
+
+MAIN_GUARD = """\
+torch.set_num_threads(torch.get_num_threads())
+
+if __name__ == "__main__":
+    print("all my answers are defined")
+"""
+
 GENERIC: list[Variant] = [
     Variant("numpy-and-nn-alias", "import numpy as np\nfrom torch import nn as tnn\n", START),
     # known false failure (ViT, 3 points lost): a top-level alias of a module the locked cells import
@@ -261,6 +290,9 @@ GENERIC: list[Variant] = [
             more=(Variant("", 'record("answer")\n', REGION, EVERY),)),
     Variant("all-and-del", _all_and_del, END, LAST),
     Variant("scratch-cell-after-every-answer", "_ok = True\nprint('checked', _ok)\ndel _ok\n", CELL_AFTER, EVERY),
+    Variant("scratch-cell-after-a-test", "print('the visible tests ran')\nseen_tests = True\n", CELL_AFTER, FIRST_TEST),
+    Variant("ipython-magics-and-plot", MAGICS_AND_PLOT, CELL_AFTER),
+    Variant("main-guard", MAIN_GUARD, END, LAST),
 ]
 
 
@@ -275,10 +307,22 @@ def _wrapped(name: str, cell: str, signature: str, call: str, code: str = "") ->
                    replace=((signature, helper),))
 
 
-def _subclassed(name: str, cell: str, cls: str, base: str) -> Variant:
-    """The answer written as a base class ``_<cls>Base``, the graded class a subclass of it."""
+def _subclassed(name: str, cell: str, cls: str, base: str = "nn.Module") -> Variant:
+    """The answer written as a base class ``_<cls>Base``; the graded class is a subclass of it with a few extras
+    (``extra_repr``, a property, a static helper), and every method of the answer keeps a debug counter on ``self``."""
     old = f"class {cls}({base}):"
-    return Variant(name, f"class {cls}(_{cls}Base):\n    pass\n", END, cell, replace=((old, f"class _{cls}Base({base}):"),))
+    subclass = (f"class {cls}(_{cls}Base):\n"
+                f"    \"\"\"My {cls}, with a few extras.\"\"\"\n\n"
+                "    def extra_repr(self) -> str:\n"
+                "        return f\"calls={getattr(self, 'calls', 0)}\"\n\n"
+                "    @property\n"
+                "    def num_parameters(self) -> int:\n"
+                "        return sum(p.numel() for p in self.parameters())\n\n"
+                "    @staticmethod\n"
+                "    def describe(shape) -> str:\n"
+                "        return 'x'.join(map(str, shape))\n")
+    return Variant(name, subclass, END, cell, replace=((old, f"class _{cls}Base({base}):"),),
+                   more=(Variant("", "self.calls = getattr(self, 'calls', 0) + 1\n", REGION, cell),))
 
 
 ATTENTION = [
@@ -286,8 +330,9 @@ ATTENTION = [
     Variant("sdpa-type-hints", "from typing import Optional\n", START, "sdpa", replace=((
         "def scaled_dot_product_attention(q, k, v, mask=None):",
         "def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,\n"
-        "                                 mask: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:"),)),
-    _subclassed("mha-subclass-of-helper", "mha", "MultiHeadAttention", "nn.Module"),
+        "                                 mask: Optional[torch.Tensor] = None\n"
+        "                                 ) -> tuple[torch.Tensor, torch.Tensor]:"),)),
+    _subclassed("mha-subclass-with-extras", "mha", "MultiHeadAttention"),
     Variant("self-check-in-answer-cell",
             "q = k = v = torch.randn(2, 3, 4)\n"
             "out, weights = scaled_dot_product_attention(q, k, v)\n"
@@ -307,9 +352,9 @@ MASKING = [
     Variant("type-hints", "from typing import Optional\n", START, "padding_mask", replace=((
         "def padding_mask(lengths, max_len):",
         "def padding_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:"),),
-        more=(Variant("", replace=(("def causal_mask(n, device=None):",
-                                    "def causal_mask(n: int, device: Optional[torch.device] = None) -> torch.Tensor:"),),
-                      cell="causal_mask"),)),
+        more=(Variant("", cell="causal_mask", replace=((
+            "def causal_mask(n, device=None):",
+            "def causal_mask(n: int, device: Optional[torch.device] = None) -> torch.Tensor:"),)),)),
     Variant("self-check-in-answer-cell",
             "mask = causal_mask(3)\n"
             "assert mask.tolist() == [[True, False, False], [True, True, False], [True, True, True]]\n"
@@ -331,8 +376,9 @@ POSITIONAL_ENCODING = [
                 "def sinusoidal_encoding(max_len, d_model, *, base=10000.0, dtype=None, device=None):",
                 "def sinusoidal_encoding(max_len: int, d_model: int, *, base: float = BASE,\n"
                 "                        dtype: Optional[torch.dtype] = None, device=None) -> torch.Tensor:"),)),
-    _wrapped("relative-index-in-a-helper", "relative_index", "def relative_position_index(window_h, window_w, device=None):",
-             "window_h, window_w, device=device"),
+    _subclassed("learned-embedding-subclass-with-extras", "learned", "LearnedPositionalEmbedding"),
+    _wrapped("relative-index-in-a-helper", "relative_index",
+             "def relative_position_index(window_h, window_w, device=None):", "window_h, window_w, device=device"),
     Variant("self-check-in-answer-cell",
             "pe = sinusoidal_encoding(8, 6)\n"
             "assert pe.shape == (8, 6)\n"
@@ -359,11 +405,13 @@ def causal_mask(n, device=None):
 ENCODER_DECODER = [
     Variant("own-causal-mask-helper", OWN_CAUSAL_MASK, START, "model"),
     Variant("given-attention-copied", _cell_source("attention"), START, "encoder_layer"),
+    _subclassed("encoder-layer-subclass-with-extras", "encoder_layer", "EncoderLayer"),
     Variant("smoothing-constant-and-type-hints", "SMOOTHING: float = 0.1\n", START, "loss", replace=((
         "def label_smoothed_cross_entropy(logits, target, smoothing=0.1, pad_id=PAD):",
         "def label_smoothed_cross_entropy(logits: torch.Tensor, target: torch.Tensor, smoothing: float = SMOOTHING,\n"
         "                                 pad_id: int = PAD) -> torch.Tensor:"),)),
-    _wrapped("greedy-in-a-helper", "greedy", "def greedy_decode(model, src, max_len, bos_id=BOS, eos_id=EOS, pad_id=PAD):",
+    _wrapped("greedy-in-a-helper", "greedy",
+             "def greedy_decode(model, src, max_len, bos_id=BOS, eos_id=EOS, pad_id=PAD):",
              "model, src, max_len, bos_id=bos_id, eos_id=eos_id, pad_id=pad_id"),
     Variant("self-check-cell",
             "model = Seq2SeqTransformer(11, 13, d_model=16, num_heads=2)\n"
@@ -380,6 +428,7 @@ ENCODER_DECODER = [
 
 VIT = [
     _wrapped("patchify-in-a-helper", "patchify", "def patchify(images, patch_size):", "images, patch_size"),
+    _subclassed("vit-subclass-with-extras", "vit", "VisionTransformer"),
     Variant("patchify-type-hints", replace=((
         "def patchify(images, patch_size):",
         "def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:"),), cell="patchify"),
@@ -398,6 +447,7 @@ VIT = [
 TNT = [
     Variant("given-attention-copied", _cell_source("attention"), START, "pixel_embed",
             more=(Variant("", "Mlp = Mlp\n", START, "block"),)),
+    _subclassed("pixel-embed-subclass-with-extras", "pixel_embed", "PixelEmbed"),
     _wrapped("inner-to-outer-in-a-helper", "inner_to_outer",
              "def inner_to_outer(pixel_embed, patch_embed, norm1_proj, proj, norm2_proj):",
              "pixel_embed, patch_embed, norm1_proj, proj, norm2_proj"),
@@ -407,7 +457,8 @@ TNT = [
         "                   proj: nn.Module, norm2_proj: nn.Module) -> torch.Tensor:"),), cell="inner_to_outer"),
     Variant("self-check-in-answer-cell",
             "patch_embed = torch.randn(2, 5, 8)\n"
-            "out = inner_to_outer(torch.randn(8, 4, 3), patch_embed, nn.LayerNorm(12), nn.Linear(12, 8), nn.LayerNorm(8))\n"
+            "out = inner_to_outer(torch.randn(8, 4, 3), patch_embed,\n"
+            "                     nn.LayerNorm(12), nn.Linear(12, 8), nn.LayerNorm(8))\n"
             "assert out.shape == (2, 5, 8) and torch.equal(out[:, 0], patch_embed[:, 0])\n", END, "inner_to_outer"),
     Variant("self-check-cell-after-model",
             "model = TNT()\n"
@@ -430,7 +481,8 @@ def to_pair(value):
 SWIN = [
     Variant("own-to-pair-and-mask-value", OWN_SWIN_HELPERS, START, "windows"),
     _wrapped("window-partition-in-a-helper", "windows", "def window_partition(x, window_size):", "x, window_size"),
-    _subclassed("patch-merging-subclass-of-helper", "merge", "PatchMerging", "nn.Module"),
+    _subclassed("patch-merging-subclass-with-extras", "merge", "PatchMerging"),
+    _subclassed("window-attention-subclass-with-extras", "wattn", "WindowAttention"),
     Variant("self-check-in-answer-cell",
             "x = torch.randn(2, 8, 8, 3)\n"
             "windows = window_partition(x, 4)\n"
