@@ -273,7 +273,7 @@ def _hook_all(topic: str, pre: str, only_first: bool = False) -> Callable:
 NETWORK_PROBE = f"""
 import json as _json, socket as _socket
 def _listening_ports():
-    ports = set()
+    ports, _own = set(), _own_sockets()
     for _table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             _lines = open(_table).read().splitlines()[1:]
@@ -281,9 +281,22 @@ def _listening_ports():
             continue
         for _line in _lines:
             _fields = _line.split()
-            if len(_fields) > 3 and _fields[3] == "0A":          # LISTEN
+            if len(_fields) > 9 and _fields[3] == "0A" and _fields[9] not in _own:   # LISTEN, not ours
                 ports.add(int(_fields[1].rsplit(":", 1)[1], 16))
     return ports
+def _own_sockets():
+    # sockets of this sandbox's own processes (same uid, visible here): talking to oneself proves nothing
+    import glob, os
+    inodes = set()
+    for _fd in glob.glob("/proc/[0-9]*/fd/*"):
+        try:
+            if os.stat(_fd.split("/fd/")[0]).st_uid == os.getuid():
+                _link = os.readlink(_fd)
+                if _link.startswith("socket:["):
+                    inodes.add(_link[8:-1])
+        except OSError:
+            pass
+    return inodes
 def _network_probe():
     listening = _listening_ports()
     reached = []
@@ -375,19 +388,21 @@ _readable, _reached = _kernel_probe()
 print("KERNEL-PROBE readable=" + _json.dumps(_readable) + " reached=" + _json.dumps(_reached))
 """
 
-RNG_PROBE_SETUP = """
+RNG_SEED = 48611   # a seed no setup cell or test uses: seed 0 inputs would match after seed_everything(0)
+RNG_PROBE_SETUP = f"""
 import torch as _rng_torch
-_RNG_PROBE = {"calls": 0, "controlled": 0}
+_RNG_PROBE = {{"calls": 0, "controlled": 0}}
+RNG_SEED = {RNG_SEED}
 def _rng_probe(args):
     # did the grader's random inputs follow the seed this function set on its previous call?
     _RNG_PROBE["calls"] += 1
     for _a in args:
         if isinstance(_a, _rng_torch.Tensor) and _a.is_floating_point() and _a.device.type == "cpu" and _a.numel() > 3:
-            _predicted = _rng_torch.randn(_a.shape, generator=_rng_torch.Generator().manual_seed(0), dtype=_a.dtype)
+            _predicted = _rng_torch.randn(_a.shape, generator=_rng_torch.Generator().manual_seed(RNG_SEED), dtype=_a.dtype)
             _RNG_PROBE["controlled"] += int(_rng_torch.equal(_a, _predicted))
             break
-    _rng_torch.manual_seed(0)
-    _rng_torch.set_rng_state(_rng_torch.Generator().manual_seed(0).get_state())
+    _rng_torch.manual_seed(RNG_SEED)
+    _rng_torch.set_rng_state(_rng_torch.Generator().manual_seed(RNG_SEED).get_state())
 """
 RNG_PROBE_REPORT = 'print(f"RNG-PROBE calls={_RNG_PROBE[\'calls\']} controlled={_RNG_PROBE[\'controlled\']}")'
 
