@@ -53,14 +53,21 @@ def _digest(folder: Path) -> str:
     return hashlib.sha256(b"".join(p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file())).hexdigest()
 
 
-def _solutions_as_committed() -> bool:
-    """Every solution file is what git has (HEAD or the index): a change during the batch was someone's commit in
-    this shared checkout, not a submission writing there."""
+def _solutions_as_edited_by_people() -> bool:
+    """A solution file that changed during the batch is what git has (HEAD or the index), or is still a notebook
+    owned by no sandbox uid: an engineer's edit in this shared checkout, not a submission writing there (a
+    submission's write, like the one in ``writes-outside-its-folder``, is no notebook)."""
     for path in sorted(SOLUTIONS_DIR.rglob("*.ipynb")):
         relative = path.relative_to(REPO_ROOT).as_posix()
         versions = [subprocess.run(["git", "show", f"{ref}:{relative}"], cwd=REPO_ROOT, capture_output=True).stdout
                     for ref in ("HEAD", "")]
-        if path.read_bytes() not in versions:
+        if path.read_bytes() in versions:
+            continue
+        try:
+            nbformat.read(path, as_version=4)
+        except Exception:  # noqa: BLE001 -- anything that is no notebook
+            return False
+        if path.stat().st_uid in SANDBOX_UIDS:
             return False
     return True
 
@@ -199,9 +206,9 @@ def batch(tmp_path_factory):
             time.sleep(0.5)
         _set_subreaper(False)
         _reap()
+        unchanged = _digest(SOLUTIONS_DIR) == before_digest or _solutions_as_edited_by_people()
         _BATCHES[topic] = {"by_student": {r.student: r for r in results}, "list": results, "course_dir": course_dir,
-                           "topic": topic,
-                           "solutions_unchanged": _digest(SOLUTIONS_DIR) == before_digest or _solutions_as_committed(),
+                           "topic": topic, "solutions_unchanged": unchanged,
                            "canaries": [str(c) for c in CANARIES if c.exists()],
                            "connections": list(listener.connections), "left_over": left}
         return _BATCHES[topic]
