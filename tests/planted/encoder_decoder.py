@@ -70,4 +70,8 @@ BUGS = [
     PlantedBug("feed-forward-weight-read-through-data", "encoder_layer",
                "return self.dropout(self.linear2(self.dropout(F.relu(self.linear1(x)))))",
                "return self.dropout(F.linear(self.dropout(F.relu(self.linear1(x))), self.linear2.weight.data, self.linear2.bias))"),
+    # the right loss value, a wrong gradient: the smoothing term no longer pushes the logits
+    PlantedBug("smoothing-term-detached", "loss",
+               "uniform = -real.mean(dim=-1)  ",
+               "uniform = -real.mean(dim=-1).detach()  "),
 ]
