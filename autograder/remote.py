@@ -174,6 +174,7 @@ class Session:
             roots[target[1]] = self.mirrors[target[1]]
         inputs: list[torch.Tensor] = []
         generators: list[torch.Generator] = []
+        self._torch_copies: list[nn.Module] = []
         encoded_args = self._encode(args, roots, inputs, generators)
         encoded_kwargs = self._encode(kwargs, roots, inputs, generators)
         grad = torch.is_grad_enabled()
@@ -187,11 +188,13 @@ class Session:
                         qualname, _, leaf = name.rpartition(".")
                         grad_params.append((handle, qualname, leaf))
                         params.append(p)
-        grad = bool(grad_inputs or grad_params)
+        copied = [p for module in self._torch_copies for p in module.parameters() if p.requires_grad] if grad else []
+        params += copied
+        grad = bool(grad_inputs or grad_params or copied)
         call_id = next(self._call_ids)
         request = {"op": "call", "target": target, "args": encoded_args, "kwargs": encoded_kwargs,
                    "states": {h: self._state(r) for h, r in roots.items()}, "grad": grad, "call_id": call_id,
-                   "grad_inputs": grad_inputs, "grad_params": grad_params,
+                   "grad_inputs": grad_inputs, "grad_params": grad_params, "grad_copies": bool(copied),
                    # one process's semantics: the test's seeds and default dtype hold in the student's kernel too
                    "rng_state": torch.get_rng_state(), "default_dtype": torch.get_default_dtype()}
         answer = self._ask(request)
@@ -258,7 +261,9 @@ class Session:
                         roots[handle] = root
                         return {"__mirror__": handle, "name": qualname}
             if all(type(m).__module__.startswith("torch.") for m in value.modules()):
-                return {"__torch_module__": copy.deepcopy(value)}   # a plain torch module: the student gets a copy
+                # a plain torch module: the student's code gets a copy; gradients reach the original's parameters
+                self._torch_copies.append(value)
+                return {"__torch_module__": copy.deepcopy(value)}
             return {"__grader_module__": self._register_grader_object(value), "description": _describe(value)}
         if isinstance(value, torch.Tensor):
             inputs.append(value)

@@ -153,6 +153,7 @@ def __course_serve__(request_path, response_path):
 
     def decode(value, states):
         if isinstance(value, dict) and "__torch_module__" in value:
+            state["copies"].append(value["__torch_module__"])
             return value["__torch_module__"]   # a copy of a plain torch module: the grader keeps its own
         if isinstance(value, dict) and "__grader_module__" in value:
             return GraderModule(value["__grader_module__"], value["description"])
@@ -257,6 +258,7 @@ def __course_serve__(request_path, response_path):
             return False
 
     def call(request):
+        state["copies"] = []
         states = dict(request.get("states", {}))
         target = request["target"]
         args = decode(request["args"], states)
@@ -276,6 +278,8 @@ def __course_serve__(request_path, response_path):
         before = [t.clone() if t.device.type != "meta" else None for t in inputs]
         grad_params = [state["objects"][h].get_submodule(q).get_parameter(n) if q else state["objects"][h].get_parameter(n)
                        for h, q, n in request.get("grad_params", [])]
+        if request.get("grad_copies"):   # the grader's own modules, copied in: their gradients go back too
+            grad_params += [p for module in state["copies"] for p in module.parameters() if p.requires_grad]
         torch.set_rng_state(request["rng_state"])
         torch.set_default_dtype(request["default_dtype"])
         with torch.set_grad_enabled(bool(request.get("grad"))), forbidden_guards(state.get("forbidden", {})):

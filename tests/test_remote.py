@@ -60,6 +60,9 @@ def vandal(model, x):
         model.poison()
     return model(x)
 
+def apply_module(module, x):
+    return module(x)
+
 def returns_an_object(x):
     class Anything:
         def __eq__(self, other):
@@ -241,3 +244,17 @@ def test_the_students_side_cannot_replace_what_nn_module_defines(session):
     assert mirror.training is True and mirror.n == 3
     assert list(mirror.parameters()) == [] and mirror.state_dict() == {}
     assert callable(mirror.helper) and not isinstance(mirror.forward, int)
+
+
+def test_gradients_reach_the_parameters_of_a_graders_torch_module_the_students_code_used(session):
+    linear = nn.Linear(3, 2).double()
+    x = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    out = session.lookup("apply_module")(linear, x)
+    (out ** 2).sum().backward()
+    expected = nn.Linear(3, 2).double()
+    expected.load_state_dict(linear.state_dict())
+    x_ref = x.detach().clone().requires_grad_(True)
+    (expected(x_ref) ** 2).sum().backward()
+    torch.testing.assert_close(linear.weight.grad, expected.weight.grad)
+    torch.testing.assert_close(linear.bias.grad, expected.bias.grad)
+    torch.testing.assert_close(x.grad, x_ref.grad)
