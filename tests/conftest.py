@@ -14,7 +14,7 @@ import yaml
 from autograder import cli
 from autograder.reference import SOLUTIONS_DIR
 from tests.planted_bugs import ALTERNATIVES, PLANTED_BUGS, apply_bug
-from tests.variants import VARIANTS, apply_variant
+from tests.variants import apply_bundle, bundles
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,8 +62,8 @@ def graded(tmp_path_factory):
             _write(apply_bug(solution, bug), root / f"bug-{bug.name}" / f"{topic}.ipynb")
         for alternative in ALTERNATIVES.get(topic, []):
             _write(apply_bug(solution, alternative), root / f"alt-{alternative.name}" / f"{topic}.ipynb")
-        for variant in VARIANTS.get(topic, []):  # correct, plus harmless extra code: tests/test_variants.py
-            _write(apply_variant(solution, variant), root / f"var-{variant.name}" / f"{topic}.ipynb")
+        for name, variants in bundles(topic).items():  # correct, plus harmless extra code: tests/test_variants.py
+            _write(apply_bundle(solution, variants), root / f"var-{name}" / f"{topic}.ipynb")
         # sorts first, so nbgrader meets it before everyone else
         killer = copy.deepcopy(solution)
         first_solution_cell(killer).source += "\n" + KILLS_KERNEL

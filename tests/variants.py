@@ -512,3 +512,24 @@ SPECIFIC: dict[str, list[Variant]] = {
 }
 
 VARIANTS: dict[str, list[Variant]] = {topic: GENERIC + own for topic, own in SPECIFIC.items()}
+
+
+# --------------------------------------------------------------------------- graded bundles
+
+BUNDLE_SIZE = 3  # variants per graded notebook: every variant is graded, in a third as many grading runs
+
+
+def bundles(topic: str) -> dict[str, list[Variant]]:
+    """``VARIANTS[topic]`` in groups of ``BUNDLE_SIZE``, each group applied to one notebook (``apply_bundle``):
+    {bundle name: its variants}.  A bundle is still a correct answer plus harmless extra code, so it must score
+    full marks; its name lists what it holds, so a failure points at its variants."""
+    variants = VARIANTS.get(topic, [])
+    return {f"bundle{i // BUNDLE_SIZE + 1}": variants[i:i + BUNDLE_SIZE]
+            for i in range(0, len(variants), BUNDLE_SIZE)}
+
+
+def apply_bundle(notebook, variants: list[Variant]):
+    """The reference with every variant of ``variants`` applied, one after the other."""
+    for variant in variants:
+        notebook = apply_variant(notebook, variant)
+    return notebook
