@@ -243,6 +243,7 @@ class Hostile:
     raw: str | None = None
     structural: bool = False  # tampers with the notebook's cells: nbgrader itself may refuse it
     probe: str | None = None  # the marker (NETWORK-PROBE, KERNEL-PROBE, RNG-PROBE) its outputs must show
+    blank: bool = False       # starts from the blank student stub (exercises/<topic>.ipynb): must score 0
 
 
 # ---------------------------------------------------------------------------------------------------- snippets
@@ -436,6 +437,9 @@ def _generic(topic: str) -> list[Hostile]:
     return [
         Hostile("network-tcp-ports", _append(first, NETWORK_PROBE), probe="NETWORK-PROBE"),
         Hostile("network-kernel-connection-files", _append(first, KERNEL_PROBE), probe="KERNEL-PROBE"),
+        # a blank notebook that would copy what other kernels graded at the same time execute
+        Hostile("blank-stub-reaches-for-ports", _append(first, NETWORK_PROBE), probe="NETWORK-PROBE", blank=True),
+        Hostile("blank-stub-reaches-for-kernels", _append(first, KERNEL_PROBE), probe="KERNEL-PROBE", blank=True),
         Hostile("sets-the-global-rng-when-called", _sets_the_global_rng(topic), probe="RNG-PROBE"),
         Hostile("counts-calls-to-find-the-error-tests", _counts_calls(topic)),
         Hostile("raises-value-error-for-every-input",
@@ -1060,9 +1064,14 @@ def build(hostile: Hostile, topic: str = TOPIC):
     """The submission's notebook (or, for ``raw``, None)."""
     if hostile.edit is None:
         return None
-    nb = honest_wrong_answer(topic)
+    nb = blank_stub(topic) if hostile.blank else honest_wrong_answer(topic)
     hostile.edit(nb)
     return nb
+
+
+def blank_stub(topic: str = TOPIC):
+    """The student notebook as generated: every answer still ``raise NotImplementedError()``."""
+    return nbformat.read(SOLUTIONS_DIR.parent / "exercises" / f"{topic}.ipynb", as_version=4)
 
 
 def write_corpus(out_dir: Path, include_honest: bool = True, topic: str = TOPIC) -> list[str]:

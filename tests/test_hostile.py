@@ -365,3 +365,10 @@ def test_csv_has_every_submission_once_and_matches_results(batch, topic):
     assert sorted(r["student"] for r in rows) == sorted(b["by_student"])
     for row in rows:
         assert float(row["total"]) == pytest.approx(b["by_student"][row["student"]].total)
+
+
+@pytest.mark.parametrize("topic,name", _cases(lambda hostile: hostile.blank))
+def test_a_blank_notebook_that_reaches_out_scores_nothing(batch, topic, name):
+    """No other submission graded at the same time can be copied: a blank stub that tries scores 0."""
+    result = batch(topic)["by_student"][f"hostile-{name}"]
+    assert result.total == 0, (result.scores, result.reasons)
