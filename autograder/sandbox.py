@@ -168,7 +168,8 @@ def _bwrap_prefix(base: Path, keep_caps: bool, topic: str = "") -> list[str]:
     what the course grades replaced by stand-ins that refuse to import, the submission's own folder writable; no
     repository, no solutions, no gradebook, no other submission, a private /tmp, a private process table, and no
     network (a network namespace of its own: the kernel talks to the grader over unix sockets in its folder)."""
-    readonly = ["/usr", "/etc", "/opt", sys.base_prefix, sys.prefix, str(Path(__file__).with_name("sandbox_kernel.py"))]
+    # not /opt: package indexes and wheel caches live there (a wheel of timm is importable as it is)
+    readonly = ["/usr", "/etc", sys.base_prefix, sys.prefix, str(Path(__file__).with_name("sandbox_kernel.py"))]
     argv = [shutil.which("bwrap"), "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
             "--unshare-net", *([] if keep_caps else ["--cap-drop", "ALL"]),
             "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]

@@ -437,6 +437,7 @@ def _generic(topic: str) -> list[Hostile]:
     return [
         Hostile("network-tcp-ports", _append(first, NETWORK_PROBE), probe="NETWORK-PROBE"),
         Hostile("network-kernel-connection-files", _append(first, KERNEL_PROBE), probe="KERNEL-PROBE"),
+        Hostile("imports-timm-from-a-wheel-on-disk", _append(first, WHEEL_HUNT), probe="WHEEL-PROBE"),
         # a blank notebook that would copy what other kernels graded at the same time execute
         Hostile("blank-stub-reaches-for-ports", _append(first, NETWORK_PROBE), probe="NETWORK-PROBE", blank=True),
         Hostile("blank-stub-reaches-for-kernels", _append(first, KERNEL_PROBE), probe="KERNEL-PROBE", blank=True),
@@ -448,6 +449,28 @@ def _generic(topic: str) -> list[Hostile]:
         Hostile("infinite-loop-when-called", _hook_all(topic, "while True:\n    pass", only_first=True),
                 disrupts=True),
     ]
+
+
+WHEEL_HUNT = """
+import glob, os, sys, zipfile
+_found = []
+for _root in ("/opt", "/usr/share", "/usr/local", "/root", "/home", "/var", "/srv", "/mnt", sys.prefix, sys.base_prefix):
+    for _pattern in ("timm*.whl", "torchvision*.whl", "timm*.tar.gz"):
+        _found += glob.glob(os.path.join(_root, "**", _pattern), recursive=True)[:5]
+_imported = []
+for _wheel in _found:
+    sys.path.insert(0, _wheel)        # a pure-Python wheel imports as it is
+    try:
+        import importlib
+        for _name in list(sys.modules):
+            if _name.split(".")[0] in ("timm", "torchvision"):
+                del sys.modules[_name]
+        importlib.import_module("timm.layers")
+        _imported.append(_wheel)
+    except Exception as _exc:
+        pass
+print(f"WHEEL-PROBE found={_found} imported={_imported}")
+"""
 
 
 def _imports(grade_id: str, label: str, code: str) -> Hostile:

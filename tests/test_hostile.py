@@ -298,6 +298,10 @@ def test_probes_ran_and_reached_nothing(batch, topic, name):
         assert found, f"the probe did not run: {text[-1500:]}"
         assert json.loads(found.group(1)) == [], f"a submission read other kernels' connection files {found.group(1)}"
         assert json.loads(found.group(2)) == [], f"a submission reached another kernel: {found.group(2)}"
+    elif probe == "WHEEL-PROBE":
+        found = re.search(r"WHEEL-PROBE found=(\[.*?\]) imported=(\[.*?\])", text)
+        assert found, f"the probe did not run: {text[-1500:]}"
+        assert found.group(1) == "[]" and found.group(2) == "[]", f"wheels of hidden packages in view: {found.group(0)}"
     elif probe == "RNG-PROBE":
         found = re.search(r"RNG-PROBE calls=(\d+) controlled=(\d+)", text)
         assert found, f"the probe did not run: {text[-1500:]}"
