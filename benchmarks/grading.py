@@ -6,7 +6,7 @@ Plain nbgrader executes every notebook in one kernel, serially, with the test ce
 The course's grader (``python -m autograder grade``) sanitizes, runs each submission split between a sandboxed
 kernel and a grader worker, ``--workers`` at a time, and scores.  Same submissions, same machine, one run.
 Prints submissions per minute, the ratios, and the peak memory of the grader's own processes (the students'
-kernels counted separately).  Target on 2 cores: >= 1.8x plain nbgrader's throughput; grader memory <= 2 GB.
+kernels counted separately).  Target on 2 cores: >= 3x plain nbgrader's throughput; grader memory <= 2 GB.
 """
 from __future__ import annotations
 
