@@ -20,3 +20,13 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.Execute.timeout = int(os.environ.get("COURSE_CELL_TIMEOUT", "60"))
 c.Execute.interrupt_on_timeout = True
 c.Execute.allow_errors = True
+
+# Find-the-bug parts: the student gets the buggy code of ``metadata.course.stub`` (autograder/stubs.py).
+import sys  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from autograder.stubs import ClearSolutionsWithGivenCode  # noqa: E402
+from nbgrader.converters import GenerateAssignment  # noqa: E402
+
+c.GenerateAssignment.preprocessors = [ClearSolutionsWithGivenCode if p.__name__ == "ClearSolutions" else p
+                                      for p in GenerateAssignment.class_traits()["preprocessors"].default()]

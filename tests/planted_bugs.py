@@ -31,6 +31,16 @@ class PlantedBug:
 Alternative = PlantedBug  # the same edit, used for a correct solution written differently
 
 
+@dataclass(frozen=True)
+class Warned(PlantedBug):
+    """A mistake the chapter warns about (``warning``: the heading of the chapter section that warns), made in the
+    reference; the *visible* test cell ``caught_by`` must fail on it with a message that contains ``says`` (words
+    that name the concept, not the answer). ``tests/planted/<topic>.py`` holds the list ``WARNED``."""
+    warning: str = ""
+    caught_by: str = ""
+    says: str = ""
+
+
 def _discover(folder: str, attribute: str) -> dict[str, list[PlantedBug]]:
     """``tests/<folder>/<topic>.py`` holds the list ``<attribute>`` for exercise ``<topic>``."""
     found = {}
@@ -56,3 +66,5 @@ def apply_bug(notebook, bug: PlantedBug):
 
 PLANTED_BUGS: dict[str, list[PlantedBug]] = _discover("planted", "BUGS")
 ALTERNATIVES: dict[str, list[PlantedBug]] = _discover("alternatives", "ALTERNATIVES")
+WARNED: dict[str, list[Warned]] = {topic: getattr(importlib.import_module(f"tests.planted.{topic}"), "WARNED", [])
+                                   for topic in PLANTED_BUGS}
