@@ -12,7 +12,8 @@ The course's rule (issue "Exercises that measure understanding"): at least 40% o
 parts the chapter does not print.
 
 A part whose solution cell carries ``metadata.course.stub`` is a *find and fix the bug* part: the student notebook
-gets that (buggy) code instead of ``raise NotImplementedError()`` (:class:`autograder.stubs.ClearSolutionsWithGivenCode`).
+gets that (buggy) code instead of ``raise NotImplementedError()``
+(:class:`autograder.stubs.ClearSolutionsWithGivenCode`).
 """
 from __future__ import annotations
 
@@ -89,6 +90,7 @@ def _heading(markdown: str) -> tuple[str, int, int]:
 
 
 _CODE_CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(.*?)^```", re.S | re.M)
+_CELL_OPTIONS = re.compile(r"\A---\n.*?\n---\n", re.S)
 _LITERALINCLUDE = re.compile(r"^```\{literalinclude\}\s+(\S+)\n((?::[^\n]*\n)*)", re.M)
 
 
@@ -99,6 +101,7 @@ def chapter_definitions(topic: str, chapter: Path | None = None) -> dict[str, li
     text = chapter.read_text()
     found = {}
     for block in _CODE_CELL.findall(text):
+        block = _CELL_OPTIONS.sub("", block)  # a cell's YAML options block (``---`` ... ``---``) is not code
         found |= _definitions("\n".join(line for line in block.splitlines() if not line.startswith(("%", "!", ":"))))
     for target, options in _LITERALINCLUDE.findall(text):
         included = _definitions((chapter.parent / target).read_text())

@@ -1,10 +1,12 @@
 """What each exercise gives the student, what it grades, and what it forbids: the grading trust boundary per topic.
 
-- ``given``: modules of the course package (``coursetools/<name>.py``) the exercise builds on.  The student's
+- ``given``: modules of the course package (``coursetools/<name>.py``) the exercise builds on: those the locked cells
+  of ``solutions/<topic>.ipynb`` import (read from the course's copy, never from the submission).  The student's
   grading kernel sees the tools (device, seeding, timing, plotting, data, training loop) and these modules only:
   every other course module (the chapters' implementations of what the exercises grade) is absent from its view.
-- ``forbidden``: PyTorch built-ins that solve a graded part by themselves.  The notebook forbids them in words; while
-  grading they raise in the student's kernel, and a solution cell that names them scores 0 on the tests of its part.
+- ``forbidden``: PyTorch built-ins that solve a graded part by themselves (``FORBIDDEN``, the only per-topic entry
+  here).  The notebook forbids them in words; while grading they raise in the student's kernel, and a solution cell
+  that names them scores 0 on the tests of its part.
 - Packages that hold implementations of what the course grades (``HIDDEN_PACKAGES``) are never importable there.
 - The names taken from the student are the functions and classes the solution cells of ``solutions/<topic>.ipynb``
   define (``graded_names``): everything else a test uses comes from the notebook's locked cells, run in the grader.
@@ -12,8 +14,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-TOOLS = ("__init__", "device", "seed", "timing", "plotting", "data", "train")
+TOOLS = ("__init__", "device", "seed", "timing", "plotting", "data", "train", "selfcheck")
 HIDDEN_PACKAGES = ("timm", "torchvision")
 
 MHA = ("torch.nn.MultiheadAttention", "torch.nn.functional.multi_head_attention_forward")
@@ -39,19 +42,41 @@ class Policy:
     forbidden: tuple[str, ...] = ()   # dotted names of PyTorch built-ins the answer may not use
 
 
-POLICIES: dict[str, Policy] = {
-    "attention": Policy(forbidden=SDPA + MHA),
-    "masking": Policy(forbidden=SDPA + MHA),
-    "positional_encoding": Policy(),
-    "encoder_decoder": Policy(given=("masks", "positions"), forbidden=TRANSFORMER),
-    "vit": Policy(given=("attention",)),
-    "tnt": Policy(given=("mlp",)),
-    "swin": Policy(given=("mlp",)),
+FORBIDDEN: dict[str, tuple[str, ...]] = {
+    "attention": SDPA + MHA,
+    "masking": SDPA + MHA,
+    "encoder_decoder": TRANSFORMER,
 }
 
 
 def policy(topic: str) -> Policy:
-    return POLICIES.get(topic, Policy())
+    return Policy(given=given_modules(topic), forbidden=FORBIDDEN.get(topic, ()))
+
+
+def given_modules(topic: str) -> tuple[str, ...]:
+    """The course modules (besides ``TOOLS``) that the locked cells of ``solutions/<topic>.ipynb`` import."""
+    import ast
+
+    import nbformat
+
+    from autograder.reference import SOLUTIONS_DIR
+
+    package = Path(__file__).resolve().parent.parent / "coursetools"
+    nb = nbformat.read(SOLUTIONS_DIR / f"{topic}.ipynb", as_version=4)
+    found = set()
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code" or not meta.get("locked") or meta.get("solution") or meta.get("grade"):
+            continue
+        source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+        for node in ast.walk(ast.parse(source)):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""] + [f"{node.module}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            found |= {name.split(".")[1] for name in names if name.startswith("coursetools.")}
+    return tuple(sorted(m for m in found if m not in TOOLS and (package / f"{m}.py").exists()))
 
 
 def forbidden_with_ops(topic: str) -> dict[str, tuple[str, ...]]:

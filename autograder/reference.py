@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import os
 import random
 import types
 from pathlib import Path
@@ -17,7 +18,11 @@ from pathlib import Path
 import nbformat
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SOLUTIONS_DIR = REPO_ROOT / "solutions"
+# A grading machine that received the solutions as data (a Dask worker) points here with COURSE_SOLUTIONS_DIR.
+SOLUTIONS_DIR = Path(os.environ.get("COURSE_SOLUTIONS_DIR") or REPO_ROOT / "solutions")
+# Hidden tests draw their inputs from grading_seed(<public seed>) (autograder/privacy.py); imported here, where every
+# grader imports it early, so that the secret is read before a sandbox run swaps the process's environment.
+from autograder.privacy import grading_seed  # noqa: E402,F401
 
 
 def is_test_cell(cell) -> bool:

@@ -1,9 +1,9 @@
 """Execute one sanitized submission, split between a sandboxed kernel and the grader; save the executed notebook.
 
-    python -m autograder.sandbox IN.ipynb OUT.ipynb [--cell-timeout S] [--notebook-timeout S] [--uid UID]
+    python -m autograder.sandbox --serve      a worker: one JSON job per line of stdin (``serve``)
 
-Run by ``autograder.cli`` once per submission, several at a time.  nbgrader never executes student code (it
-sanitizes before and scores after, see ``cli.grade``).  Here the notebook is split:
+Run by the worker pool (``pool.py``) once per submission, several at a time.  nbgrader never executes student code
+(it sanitizes before and scores after, see ``pipeline.grade``).  Here the notebook is split:
 
 - the student's cells run in a kernel of their own, started through bubblewrap in an allow-list view of the
   filesystem (system folders and the Python environment read-only, ``coursetools`` read-only, a writable folder
@@ -11,7 +11,7 @@ sanitizes before and scores after, see ``cli.grade``).  Here the notebook is spl
   and process table), as an unprivileged uid of its own when the grader is root, under resource limits (address
   space, CPU seconds, file size, processes: ``sandbox_kernel.py``), with a clean environment;
 - the graded test cells run *here*, in the grader's process, against stand-ins for the student's functions and
-  modules (``grader_side.py``, ``remote.py``): the student's kernel only ever answers with tensors and plain data,
+  modules (``protocol/``): the student's kernel only ever answers with tensors and plain data,
   loaded with ``torch.load(weights_only=True)``.  So no student code can see a hidden test or the reference, strip
   an ``assert``, patch a comparison, redefine a builtin or hand back an object that equals everything.
 
@@ -23,7 +23,6 @@ what the grader's user can: ``bwrap_available()`` says which, and the hostile-co
 """
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import os
@@ -37,7 +36,9 @@ from pathlib import Path
 import nbformat
 
 from autograder import policy
-from autograder.grader_side import GraderSide
+from autograder.config import Config
+from autograder.protocol.grader_channel import KernelChannel
+from autograder.protocol.grader_tests import GraderSide
 from autograder.reference import is_test_cell
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -45,17 +46,18 @@ MAX_OUTPUT_CHARS = 20_000
 REASON_KEY = "course_grading"
 
 
-def can_drop_privileges() -> bool:
+def can_drop_privileges(config: Config | None = None) -> bool:
     """True when running as root and an unprivileged uid can still run Python and import the course: always in
     bubblewrap's allow-list view (it creates the parent folders of what it binds), and otherwise only where every
     folder above the interpreter, the virtual environment and the repository is world-searchable (opt-in with
-    COURSE_SANDBOX_DROP_PRIVILEGES=1).  Without a uid of its own a kernel is root, and the kernel ignores the
+    ``drop_privileges="1"``).  Without a uid of its own a kernel is root, and the kernel ignores the
     process limit for root: only an unprivileged uid bounds a fork loop."""
-    if os.getuid() != 0 or os.environ.get("COURSE_SANDBOX_DROP_PRIVILEGES") == "0":
+    config = config or Config.from_env()
+    if os.getuid() != 0 or config.drop_privileges == "0":
         return False
-    if bwrap_available():
+    if bwrap_available(config):
         return True
-    if os.environ.get("COURSE_SANDBOX_DROP_PRIVILEGES") != "1":
+    if config.drop_privileges != "1":
         return False
     for path in {Path(sys.base_prefix), Path(sys.prefix), REPO_ROOT}:
         for folder in [path, *path.parents]:
@@ -64,7 +66,9 @@ def can_drop_privileges() -> bool:
     return True
 
 
-def _clean_env(workdir: Path, uid: int | None) -> dict[str, str]:
+def _clean_env(workdir: Path, uid: int | None, kernel_env: dict[str, str] | None = None) -> dict[str, str]:
+    """The kernel's whole environment; ``kernel_env``: its limits (default: ``Config.from_env()``'s)."""
+    kernel_env = Config.from_env().kernel_environment() if kernel_env is None else kernel_env
     env = {
         "PATH": os.path.dirname(sys.executable) + os.pathsep + "/usr/bin:/bin",
         "HOME": str(workdir), "IPYTHONDIR": str(workdir / ".ipython"), "MPLCONFIGDIR": str(workdir / ".mpl"),
@@ -73,11 +77,11 @@ def _clean_env(workdir: Path, uid: int | None) -> dict[str, str]:
         "MPLBACKEND": "Agg", "HF_HUB_OFFLINE": "1", "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1",
         "LANG": "C.UTF-8",
     }
-    for key in ("COURSE_SANDBOX_MEMORY_MB", "COURSE_SANDBOX_CPU_S", "COURSE_SANDBOX_NPROC", "COURSE_DEVICE"):
-        if key in os.environ:
-            env[key] = os.environ[key]
+    env.update(kernel_env)   # the limits, read by sandbox_kernel.py (Config.kernel_environment)
     if uid is not None:
         env["COURSE_SANDBOX_UID"] = str(uid)
+    if gpu_devices():  # CUDA reserves far more address space than it uses: limit data, not address space
+        env["COURSE_SANDBOX_GPU"] = "1"
     return env
 
 
@@ -125,10 +129,15 @@ def _mark_unfinished(nb, reason: str, ename: str) -> None:
                                                    evalue=f"did not run: {reason}")]
 
 
+def bwrap_available(config: Config | None = None) -> bool:
+    """Kernels are isolated with bubblewrap: it is wanted (``Config.bwrap``) and works here."""
+    return (config or Config.from_env()).bwrap and _bwrap_works()
+
+
 @functools.cache
-def bwrap_available() -> bool:
+def _bwrap_works() -> bool:
     """bubblewrap can make a private filesystem view here (Linux with user or mount namespaces)."""
-    if os.environ.get("COURSE_SANDBOX_BWRAP", "1") == "0" or not shutil.which("bwrap"):
+    if not shutil.which("bwrap"):
         return False
     probe = subprocess.run([shutil.which("bwrap"), "--ro-bind", "/", "/", "--unshare-pid", "--unshare-net", "true"],
                            capture_output=True)
@@ -191,7 +200,33 @@ def _bwrap_prefix(base: Path, keep_caps: bool, topic: str = "") -> list[str]:
         argv += ["--ro-bind", str(module), str(module)]
     for folder in _hidden_package_dirs():
         argv += ["--ro-bind", str(_blocked_package(base, folder.name)), str(folder)]
-    return argv + ["--"]
+    return argv + gpu_binds() + ["--"]
+
+
+def gpu_devices() -> list[str]:
+    """The NVIDIA device nodes of this machine (none without an NVIDIA GPU, or with COURSE_SANDBOX_GPU=0)."""
+    if os.environ.get("COURSE_SANDBOX_GPU") == "0":
+        return []
+    import glob
+
+    nodes = sorted(glob.glob("/dev/nvidia[0-9]*") + glob.glob("/dev/nvidia-caps/*"))
+    if not nodes:
+        return []
+    return nodes + [node for node in ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools",
+                                      "/dev/nvidia-modeset") if os.path.exists(node)]
+
+
+def gpu_binds() -> list[str]:
+    """What CUDA needs in the kernel's view, and nothing more: the GPUs' device nodes, and /sys read-only (the
+    driver reads the PCI topology there). The driver's libraries live under /usr, bound already; the CUDA
+    runtime comes with torch in the Python environment. Without GPUs: nothing."""
+    devices = gpu_devices()
+    if not devices:
+        return []
+    argv = []
+    for node in devices:
+        argv += ["--dev-bind", node, node]
+    return argv + ["--ro-bind", "/sys", "/sys"]
 
 
 def _kernelspec_dir(base: Path, isolate: bool, uid: int | None, topic: str) -> Path:
@@ -235,11 +270,12 @@ def _mark_forbidden(nb, topic: str) -> list[str]:
 
 
 def execute(source: Path, target: Path, cell_timeout: int = 60, uid: int | None = None,
-            notebook_timeout: int = 600, topic: str | None = None) -> str | None:
+            notebook_timeout: int = 600, topic: str | None = None, config: Config | None = None) -> str | None:
     """Execute ``source`` split in two, write the executed notebook to ``target``; return why it stopped, if it did.
 
     Student cells run in a sandboxed kernel; graded test cells run here, in the grader, against stand-ins for the
-    student's functions and modules (``autograder.remote``)."""
+    student's functions and modules (``autograder.protocol``).  ``config`` gives the kernel's limits."""
+    config = config or Config.from_env()
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager  # a blocking manager never notices a dead kernel
     from jupyter_core.utils import run_sync
@@ -257,7 +293,7 @@ def execute(source: Path, target: Path, cell_timeout: int = 60, uid: int | None 
             os.chown(path, uid, uid)
         os.chmod(workdir, 0o700)
     reason = None
-    env = _clean_env(workdir, uid)
+    env = _clean_env(workdir, uid, config.kernel_environment())
     saved_env = dict(os.environ)
     os.environ.clear()
     os.environ.update(env)  # the kernel manager passes our environment to the kernel
@@ -267,7 +303,7 @@ def execute(source: Path, target: Path, cell_timeout: int = 60, uid: int | None 
         (base / "runtime").mkdir()
         if uid is not None:
             os.chown(base / "runtime", uid, uid)
-        isolate = bwrap_available()
+        isolate = bwrap_available(config)
         # The kernel's channels are unix sockets in its own folder, never TCP: in its own network namespace the
         # kernel has no network at all, and no other kernel or grader can be reached from it.
         km = AsyncKernelManager(kernel_name="course-sandbox", connection_file=str(base / "runtime" / "kernel.json"),
@@ -277,12 +313,11 @@ def execute(source: Path, target: Path, cell_timeout: int = 60, uid: int | None 
         client = NotebookClient(nb, km=km, timeout=cell_timeout, allow_errors=True, interrupt_on_timeout=False,
                                 kernel_name="course-sandbox", record_timing=False,
                                 resources={"metadata": {"path": str(workdir)}}, startup_timeout=120)
-        grader = GraderSide(_Transport(client, workdir, deadline, cell_timeout), policy.graded_names(topic))
-        grader.transport.grader = grader
+        grader = GraderSide(KernelChannel(client, workdir, deadline, cell_timeout), policy.graded_names(topic))
         try:
             with client.setup_kernel(cwd=str(workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
-                grader.transport.install()
-                grader.transport({"op": "forbid", "forbidden": policy.forbidden_with_ops(topic)})
+                grader.channel.install()
+                grader.channel({"op": "forbid", "forbidden": policy.forbidden_with_ops(topic)})
                 for index, cell in enumerate(nb.cells):
                     if time.monotonic() > deadline:
                         raise CellTimeoutError(f"the notebook ran longer than {notebook_timeout} s")
@@ -319,101 +354,6 @@ def execute(source: Path, target: Path, cell_timeout: int = 60, uid: int | None 
     return reason
 
 
-class _Transport:
-    """Requests to the student's kernel as files in its folder, answers loaded as plain data only."""
-
-    def __init__(self, client, workdir: Path, deadline: float, cell_timeout: int):
-        self.client, self.workdir, self.deadline, self.cell_timeout = client, workdir, deadline, cell_timeout
-        self.count = 0
-        self.grader = None  # set by execute(): callbacks run on its session
-
-    def _run(self, code: str) -> list[str]:
-        """Run ``code`` in the student's kernel, serving its callbacks meanwhile; return the errors it printed."""
-        from jupyter_core.utils import run_sync
-
-        return run_sync(self._async_run)(code)
-
-    async def _async_run(self, code: str) -> list[str]:
-        import queue
-
-        from nbclient.exceptions import CellTimeoutError, DeadKernelError
-
-        kc, km = self.client.kc, self.client.km
-        msg_id = kc.execute(code, store_history=False, allow_stdin=False, stop_on_error=False)
-        limit = min(self.deadline, time.monotonic() + self.cell_timeout)
-        errors, next_alive_check = [], 0.0
-        while True:
-            self._serve_callbacks()
-            try:
-                reply = await kc.get_shell_msg(timeout=0.005)
-                if reply.get("parent_header", {}).get("msg_id") == msg_id:
-                    break
-            except queue.Empty:
-                pass
-            while True:  # drain the student's output: it is never shown, and must not pile up
-                try:
-                    msg = await kc.get_iopub_msg(timeout=0)
-                except queue.Empty:
-                    break
-                if msg.get("msg_type") == "error" and msg.get("parent_header", {}).get("msg_id") == msg_id:
-                    errors.append(f"{msg['content'].get('ename')}: {msg['content'].get('evalue')}")
-            now = time.monotonic()
-            if now > limit:
-                raise CellTimeoutError(f"a call into the student's code ran longer than {self.cell_timeout} s")
-            if now > next_alive_check:
-                next_alive_check = now + 1.0
-                if not await km.is_alive():
-                    raise DeadKernelError("Kernel died")
-        return errors
-
-    def _serve_callbacks(self) -> None:
-        import torch
-
-        from autograder.remote import load_answer
-
-        for ask in sorted(self.workdir.glob(".callback-*.pt")):
-            if ask.name.endswith(".answer.pt"):
-                continue
-            data = ask.read_bytes()
-            ask.unlink()
-            try:
-                request = load_answer(data)
-                answer = self.grader.session.serve_callback(request)
-            except Exception as exc:  # noqa: BLE001 -- a malformed request is the student's code's problem
-                answer = {"error": ("RuntimeError", f"the grader refused the request: {str(exc)[:200]}")}
-            stem = str(ask)[:-len(".pt")]
-            torch.save(answer, stem + ".answer.tmp")
-            os.chmod(stem + ".answer.tmp", 0o644)
-            os.replace(stem + ".answer.tmp", stem + ".answer.pt")
-
-    def install(self) -> None:
-        from autograder.remote import SERVER_SOURCE
-
-        self._run(SERVER_SOURCE)
-
-    def __call__(self, request: dict) -> dict:
-        import torch
-
-        from autograder.remote import StudentCodeError, load_answer
-
-        self.count += 1
-        ask, answer = self.workdir / f".grader-{self.count}.pt", self.workdir / f".answer-{self.count}.pt"
-        torch.save(request, ask)
-        os.chmod(ask, 0o644)
-        errors = self._run(f"__course_serve__({str(ask)!r}, {str(answer)!r})")
-        ask.unlink(missing_ok=True)
-        if not answer.exists():
-            raise StudentCodeError("your notebook's kernel did not answer the grader"
-                                   + (f" ({errors[0][:300]})" if errors else ""))
-        data = answer.read_bytes()
-        answer.unlink(missing_ok=True)
-        try:
-            return load_answer(data)
-        except Exception as exc:  # noqa: BLE001 -- anything but plain data is refused
-            raise StudentCodeError(f"your code answered with something other than plain data: "
-                                   f"{str(exc).splitlines()[0][:200]}") from None
-
-
 def _prepare_grader_process() -> None:
     os.environ["OMP_NUM_THREADS"] = "1"   # test cells run here: one thread each, as many graders as cores
     import torch
@@ -433,16 +373,19 @@ def _reset_grader_state() -> None:
 
 
 def serve(stdin=sys.stdin, stdout=sys.stdout) -> None:
-    """Grade one job per line of ``stdin`` (JSON: source, target, cell_timeout, notebook_timeout, uid) and write its
-    reason to ``target + '.reason.json'``, then ``done <id>`` on ``stdout``.  A worker stays up for many submissions
-    so that Python, torch and the reference solutions load once per worker, not once per submission."""
+    """Grade one job per line of ``stdin`` (JSON: source, target, topic, uid and ``Config.job()``: cell_timeout,
+    notebook_timeout, config) and write its reason to ``target + '.reason.json'``, then
+    ``done <id>`` on ``stdout``.  A worker stays up for many submissions so that Python, torch and the reference
+    solutions load once per worker, not once per submission."""
     _prepare_grader_process()
     for line in stdin:
         job = json.loads(line)
         _reset_grader_state()
+        # the grader's configuration (Config.job), else this process's environment (a job from elsewhere)
+        config = Config.from_env().with_(**job.get("config", {}))
         try:
             reason = execute(Path(job["source"]), Path(job["target"]), job["cell_timeout"], job.get("uid"),
-                             job["notebook_timeout"], job.get("topic"))
+                             job["notebook_timeout"], job.get("topic"), config)
         except Exception as exc:  # noqa: BLE001 -- the worker survives; the submission gets the reason
             reason = f"the grader failed on this submission: {type(exc).__name__}: {str(exc)[:200]}"
         Path(job["target"] + ".reason.json").write_text(json.dumps({"reason": reason}))
@@ -450,20 +393,8 @@ def serve(stdin=sys.stdin, stdout=sys.stdout) -> None:
         stdout.flush()
 
 
-def main(argv: list[str] | None = None) -> int:
-    if argv is None and sys.argv[1:] == ["--serve"] or argv == ["--serve"]:
-        serve()
-        return 0
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("source", type=Path)
-    parser.add_argument("target", type=Path)
-    parser.add_argument("--cell-timeout", type=int, default=60)
-    parser.add_argument("--uid", type=int, default=None)
-    parser.add_argument("--notebook-timeout", type=int, default=600)
-    args = parser.parse_args(argv)
-    _prepare_grader_process()
-    reason = execute(args.source, args.target, args.cell_timeout, args.uid, args.notebook_timeout)
-    print(json.dumps({"reason": reason}))
+def main() -> int:
+    serve()
     return 0
 
 

@@ -2,7 +2,8 @@
 
 Used as the ``argv`` of the sandbox kernelspec that ``autograder.sandbox`` writes:
 ``python -m autograder.sandbox_kernel -f CONNECTION_FILE``.  Limits come from the environment:
-``COURSE_SANDBOX_MEMORY_MB`` (address space, default 8192), ``COURSE_SANDBOX_CPU_S`` (CPU seconds, default 600),
+``COURSE_SANDBOX_MEMORY_MB`` (address space, default 8192; data segment where GPUs are exposed),
+``COURSE_SANDBOX_CPU_S`` (CPU seconds, default 600),
 ``COURSE_SANDBOX_NPROC`` (processes of the sandbox uid, default 64), ``COURSE_SANDBOX_UID`` (drop to this uid).
 """
 import os
@@ -19,7 +20,10 @@ def _limit(kind: int, value: int) -> None:
 
 
 def apply_limits() -> None:
-    _limit(resource.RLIMIT_AS, int(os.environ.get("COURSE_SANDBOX_MEMORY_MB", "8192")) * MB)
+    memory = int(os.environ.get("COURSE_SANDBOX_MEMORY_MB", "8192")) * MB
+    # CUDA reserves terabytes of address space it never touches: with GPUs, limit the data segment instead
+    # (private writable memory, which is what a runaway allocation uses)
+    _limit(resource.RLIMIT_DATA if os.environ.get("COURSE_SANDBOX_GPU") == "1" else resource.RLIMIT_AS, memory)
     _limit(resource.RLIMIT_CPU, int(os.environ.get("COURSE_SANDBOX_CPU_S", "600")))
     _limit(resource.RLIMIT_FSIZE, 256 * MB)   # no file larger than this
     _limit(resource.RLIMIT_CORE, 0)

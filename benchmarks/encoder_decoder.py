@@ -17,8 +17,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from coursetools import describe_device, format_table, get_device, time_call  # noqa: E402
-from coursetools import seq2seq as s2s  # noqa: E402
+from coursetools import describe_device, format_table, get_device, time_call
+from coursetools import seq2seq as s2s
 
 # the chapter's configuration (book/encoder_decoder.md)
 MODEL = dict(d_model=64, num_heads=4, num_encoder_layers=2, num_decoder_layers=2, norm_first=True, tie_weights=True)

@@ -25,7 +25,8 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from autograder import cli  # noqa: E402
+from autograder import nbgrader_steps as steps  # noqa: E402
+from autograder.pipeline import grade  # noqa: E402
 from tests.hostile_corpus import TOPIC, honest_wrong_answer, reference_notebook  # noqa: E402
 from tests.planted_bugs import PLANTED_BUGS, apply_bug  # noqa: E402
 
@@ -75,11 +76,11 @@ class PeakMemory:
 
 def plain_nbgrader(folder: Path, course_dir: Path) -> float:
     """Release, copy every submission into submitted/, `nbgrader autograde` (serial, tests in the kernel)."""
-    cli.release_assignment(TOPIC, course_dir)
+    steps.release_assignment(TOPIC, course_dir)
     for student_dir in sorted(folder.iterdir()):
-        cli._place_submission(student_dir / f"{TOPIC}.ipynb", student_dir.name, TOPIC, course_dir)
+        steps.place_submission(student_dir / f"{TOPIC}.ipynb", student_dir.name, TOPIC, course_dir)
     start = time.perf_counter()
-    done = cli.run_nbgrader(["autograde", TOPIC, "--force", "--create"], course_dir)
+    done = steps.run_nbgrader(["autograde", TOPIC, "--force", "--create"], course_dir)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         print(done.stderr[-2000:])
@@ -101,10 +102,10 @@ def main() -> None:
         rows.append(("plain nbgrader autograde (serial)", seconds, memory))
         for workers in args.workers:
             course = tmp / f"course-{workers}"
-            cli.release_assignment(TOPIC, course)  # as for plain nbgrader: releasing is not grading
+            steps.release_assignment(TOPIC, course)  # as for plain nbgrader: releasing is not grading
             with PeakMemory() as memory:
                 start = time.perf_counter()
-                cli.grade(tmp / "class", [TOPIC], course_dir=course, csv_path=course / "grades.csv",
+                grade(tmp / "class", [TOPIC], course_dir=course, csv_path=course / "grades.csv",
                           workers=workers, force=True, log=lambda *a, **k: None)
                 seconds = time.perf_counter() - start
             rows.append((f"course grader, {workers} worker(s)", seconds, memory))

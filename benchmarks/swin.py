@@ -21,11 +21,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from autograder.reference import load_reference  # noqa: E402
-from coursetools import describe_device, format_table, get_device, seed_everything, time_call  # noqa: E402
-from coursetools.data import load_digits  # noqa: E402
-from coursetools.swin import SwinTransformer  # noqa: E402
-from coursetools.train import TrainConfig, train_classifier  # noqa: E402
+from autograder.reference import load_reference
+from coursetools import describe_device, format_table, get_device, seed_everything, time_call
+from coursetools.data import load_digits
+from coursetools.swin import SwinTransformer
+from coursetools.train import TrainConfig, train_classifier
 
 # the chapter's small Swin (book/swin.md) and its training configuration
 MODEL = dict(img_size=16, patch_size=2, in_chans=1, num_classes=10, embed_dim=32, depths=(2, 2), num_heads=(2, 4),

@@ -20,10 +20,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from coursetools import describe_device, format_table, get_device, seed_everything, time_call  # noqa: E402
-from coursetools.data import load_digits  # noqa: E402
-from coursetools.train import TrainConfig, train_classifier  # noqa: E402
-from coursetools.vit import VisionTransformer  # noqa: E402
+from coursetools import describe_device, format_table, get_device, seed_everything, time_call
+from coursetools.data import load_digits
+from coursetools.train import TrainConfig, train_classifier
+from coursetools.vit import VisionTransformer
 
 # the chapter's configuration (book/vit.md)
 MODEL = dict(img_size=16, patch_size=4, in_chans=1, num_classes=10, embed_dim=64, depth=2, num_heads=2)

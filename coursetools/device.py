@@ -1,4 +1,5 @@
 """Choosing where tensors live: CUDA when there is one, CPU otherwise."""
+
 import os
 
 import torch

@@ -1,4 +1,5 @@
 """Measuring time and memory of a computation, on CPU or CUDA."""
+
 import time
 import weakref
 from typing import Callable
@@ -13,9 +14,15 @@ def _synchronize(device: torch.device | None) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_call(fn: Callable[[], object], *, repeats: int = 5, warmup: int = 1,
-              device: torch.device | None = None) -> float:
-    """Median wall time of ``fn()`` in seconds over ``repeats`` runs after ``warmup`` runs."""
+def time_call(
+    fn: Callable[[], object],
+    *,
+    repeats: int = 5,
+    warmup: int = 1,
+    device: torch.device | None = None,
+) -> float:
+    """Median wall time of ``fn()`` in seconds over ``repeats`` runs after
+    ``warmup`` runs."""
     for _ in range(warmup):
         fn()
     _synchronize(device)
@@ -29,7 +36,9 @@ def time_call(fn: Callable[[], object], *, repeats: int = 5, warmup: int = 1,
     return times[len(times) // 2]
 
 
-def peak_memory_bytes(fn: Callable[[], object], device: torch.device | None = None) -> int:
+def peak_memory_bytes(
+    fn: Callable[[], object], device: torch.device | None = None
+) -> int:
     """Peak bytes of tensor memory that ``fn()`` holds alive at once.
 
     On CUDA this is the caching allocator's peak.  On CPU PyTorch has no such

@@ -1,8 +1,11 @@
-"""A small, deterministic training loop shared by the chapters: fixed step count, AdamW, warmup + cosine.
+"""A small, deterministic training loop shared by the chapters: fixed step count, AdamW,
+warmup + cosine.
 
-Training stops after ``steps`` optimiser steps, never after a wall-clock time, so a rerun gives the same model.
-On CUDA it uses bfloat16 autocast; on CPU it runs in float32.
+Training stops after ``steps`` optimiser steps, never after a wall-clock time,
+so a rerun gives the same model. On CUDA it uses bfloat16 autocast; on CPU it
+runs in float32.
 """
+
 from __future__ import annotations
 
 import math
@@ -54,12 +57,17 @@ def warmup_cosine(step: int, total_steps: int, warmup_steps: int) -> float:
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> float:
-    """Fraction of correctly classified examples (model in eval mode while measuring)."""
+def accuracy(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512
+) -> float:
+    """Fraction of correctly classified examples (model in eval mode
+    while measuring)."""
     was_training = model.training
     model.eval()
-    correct = sum((model(x[i:i + batch_size]).argmax(-1) == y[i:i + batch_size]).sum().item()
-                  for i in range(0, len(x), batch_size))
+    correct = sum(
+        (model(x[i : i + batch_size]).argmax(-1) == y[i : i + batch_size]).sum().item()
+        for i in range(0, len(x), batch_size)
+    )
     model.train(was_training)
     return correct / len(x)
 
@@ -69,25 +77,50 @@ def _progress(total: int, enabled: bool):
         return None
     from tqdm.auto import tqdm
 
-    # stdout, not stderr: a notebook cell that writes to stderr fails the book build (-W)
+    # stdout, not stderr: a notebook cell that writes to stderr fails the book build
+    # (-W)
     return tqdm(total=total, file=sys.stdout, mininterval=1.0, desc="training")
 
 
-def train_classifier(model: nn.Module, data: ImageSplit, config: TrainConfig = TrainConfig(),
-                     device: torch.device | None = None, progress: bool = True) -> History:
-    """Train ``model`` for exactly ``config.steps`` steps on ``data``; return the loss / accuracy history."""
+def train_classifier(
+    model: nn.Module,
+    data: ImageSplit,
+    config: TrainConfig = TrainConfig(),
+    device: torch.device | None = None,
+    progress: bool = True,
+) -> History:
+    """Train ``model`` for exactly ``config.steps`` steps on ``data``; return the loss /
+    accuracy history."""
     device = device or get_device()
     torch.manual_seed(config.seed)
     data = data.to(device)
     model.to(device).train()
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "pos_embed" not in n and "token" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "pos_embed" not in n and "token" not in n)]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=config.lr)
+    decay = [
+        p
+        for n, p in model.named_parameters()
+        if p.ndim >= 2 and "pos_embed" not in n and "token" not in n
+    ]
+    no_decay = [
+        p
+        for n, p in model.named_parameters()
+        if not (p.ndim >= 2 and "pos_embed" not in n and "token" not in n)
+    ]
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": config.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=config.lr,
+    )
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: warmup_cosine(s, config.steps, config.warmup_steps))
-    batches = random_batches(data.x_train, data.y_train, config.batch_size,
-                             torch.Generator().manual_seed(config.seed))
+        optimizer, lambda s: warmup_cosine(s, config.steps, config.warmup_steps)
+    )
+    batches = random_batches(
+        data.x_train,
+        data.y_train,
+        config.batch_size,
+        torch.Generator().manual_seed(config.seed),
+    )
     use_amp = device.type == "cuda"
     history, bar = History(), _progress(config.steps, progress)
     start = time.perf_counter()
@@ -109,7 +142,10 @@ def train_classifier(model: nn.Module, data: ImageSplit, config: TrainConfig = T
         if bar is not None:
             bar.update(1)
             if history.eval_step and history.eval_step[-1] == step + 1:
-                bar.set_postfix(loss=f"{loss.item():.3f}", test_acc=f"{history.test_accuracy[-1]:.3f}")
+                bar.set_postfix(
+                    loss=f"{loss.item():.3f}",
+                    test_acc=f"{history.test_accuracy[-1]:.3f}",
+                )
     history.seconds = time.perf_counter() - start
     if bar is not None:
         bar.close()

@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/system_packages.sh bwrap:bubblewrap   # isolates the grading kernels
 export HF_HUB_OFFLINE=1 MPLBACKEND=Agg PATH="$PWD/.venv/bin:$PATH"
-echo "== building the book (_build/html) =="
+echo "== building the book (_build/html), every cell executed =="
+rm -rf _build/.jupyter_cache   # _config.yml executes with a cache (fast prose rebuilds); a full run starts without
 .venv/bin/jupyter-book build . -W -n --keep-going
 echo "== generating exercises/ from solutions/ =="
 .venv/bin/python -m autograder generate

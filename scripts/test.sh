@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# The test suite (includes a full book build, real-browser checks and real nbgrader grading runs).
-# Extra arguments go to pytest, e.g. `bash scripts/test.sh -m "not slow"` for the quick tests only.
+# The test suite. `bash scripts/test.sh` runs everything (CI): the book build, real-browser checks and real grading
+# runs. `bash scripts/test.sh --quick` runs the quick tier: no kernel, no nbgrader, no book build (`-m "not slow"`).
+# Extra arguments go to pytest, e.g. `bash scripts/test.sh --quick tests/test_exercise_design.py -k vit`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+export HF_HUB_OFFLINE=1 MPLBACKEND=Agg PATH="$PWD/.venv/bin:$PATH"
+if [ "${1:-}" = "--quick" ]; then
+  shift
+  exec .venv/bin/python -m pytest -m "not slow" -n auto "$@"   # pytest-xdist: one process per core
+fi
 # Debian chromium for tests/test_browser.py, bubblewrap to isolate the grading kernels
 bash scripts/system_packages.sh chromium:chromium bwrap:bubblewrap
-export HF_HUB_OFFLINE=1 MPLBACKEND=Agg PATH="$PWD/.venv/bin:$PATH"
 .venv/bin/python -m pytest "$@"

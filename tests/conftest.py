@@ -1,4 +1,8 @@
-"""Shared fixtures: notebooks with planted bugs, and one real nbgrader grading run for the whole session."""
+"""Shared fixtures: one real grading run for the whole session, the built book; and the test tiers.
+
+Tiers: a test that starts a kernel, runs nbgrader or builds the book is ``slow`` (marked here when it uses the
+``graded``, ``site`` or ``batch`` fixture, else by its module). The quick tier is everything else:
+``bash scripts/test.sh --quick`` (``-m "not slow"``)."""
 from __future__ import annotations
 
 import copy
@@ -11,9 +15,11 @@ import nbformat
 import pytest
 import yaml
 
-from autograder import cli
+from autograder.config import Config
+from autograder.course import topics
+from autograder.pipeline import grade
 from autograder.reference import SOLUTIONS_DIR
-from tests.planted_bugs import ALTERNATIVES, PLANTED_BUGS, apply_bug
+from tests.planted_bugs import PLANTED_BUGS, apply_bug
 from tests.variants import apply_bundle, bundles
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -22,13 +28,15 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def selected_topics() -> list[str]:
     """Every topic, or only those in COURSE_TOPICS (comma-separated) to iterate quickly on one exercise."""
     wanted = [t for t in os.environ.get("COURSE_TOPICS", "").split(",") if t]
-    return [t for t in cli.topics() if not wanted or t in wanted]
+    return [t for t in topics() if not wanted or t in wanted]
 
 # Submissions that must not stop the batch (each gets a recorded score with a reason).
 KILLS_KERNEL = "import os\nos._exit(1)\n"
 BROKEN_JSON = '{"cells": [ this is not json'
 WARNS = "import sys, warnings\nwarnings.warn('correct code may warn')\nprint('and write to stderr', file=sys.stderr)\n"
-HANGS_WHEN_TESTED = "import time as _time\nMultiHeadAttention.forward = lambda self, *a, **k: _time.sleep(3600)\n"
+# appended to the last solution cell of attention: the next graded calls (part 5, then any MultiHeadAttention) hang
+HANGS_WHEN_TESTED = ("import time as _time\nMultiHeadAttention.forward = lambda self, *a, **k: _time.sleep(3600)\n"
+                     "attention_flops = lambda *a, **k: _time.sleep(3600)\n")
 SANDBOX_CELL_TIMEOUT_S = 30
 
 
@@ -45,11 +53,24 @@ def _write(nb, path: Path) -> None:
     nbformat.write(nb, path)
 
 
+SLOW_FIXTURES = {"graded", "site", "batch"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+def graded_bugs(topic: str) -> list:
+    """The planted bugs graded end to end: one per topic (tests/test_exercise_design.py runs every one in-process)."""
+    return PLANTED_BUGS.get(topic, [])[:1]
+
+
 @pytest.fixture(scope="session")
 def graded(tmp_path_factory):
-    """Grade, in one real `nbgrader autograde` run per topic: every reference, every stub, every planted bug, every
-    alternative correct solution, every variant with harmless extra code (``var-*``), a notebook that kills its kernel
-    and a file that is not a notebook.
+    """Grade, in one real `nbgrader autograde` run per topic: every reference, every stub, one planted bug, every
+    variant with harmless extra code (``var-*``), a notebook that kills its kernel and a file that is not a notebook.
     Returns {(student, topic): Result}."""
     root = tmp_path_factory.mktemp("submissions")
     topics = selected_topics()
@@ -58,10 +79,8 @@ def graded(tmp_path_factory):
         _write(solution, root / "reference" / f"{topic}.ipynb")
         _write(nbformat.read(REPO_ROOT / "exercises" / f"{topic}.ipynb", as_version=4),
                root / "stub" / f"{topic}.ipynb")
-        for bug in PLANTED_BUGS.get(topic, []):
+        for bug in graded_bugs(topic):
             _write(apply_bug(solution, bug), root / f"bug-{bug.name}" / f"{topic}.ipynb")
-        for alternative in ALTERNATIVES.get(topic, []):
-            _write(apply_bug(solution, alternative), root / f"alt-{alternative.name}" / f"{topic}.ipynb")
         for name, variants in bundles(topic).items():  # correct, plus harmless extra code: tests/test_variants.py
             _write(apply_bundle(solution, variants), root / f"var-{name}" / f"{topic}.ipynb")
         # sorts first, so nbgrader meets it before everyone else
@@ -78,8 +97,8 @@ def graded(tmp_path_factory):
         (root / "aab-not-a-notebook").mkdir(exist_ok=True)
         (root / "aab-not-a-notebook" / f"{topic}.ipynb").write_text(BROKEN_JSON)
     course_dir = tmp_path_factory.mktemp("course")
-    cli.CELL_TIMEOUT_S = SANDBOX_CELL_TIMEOUT_S
-    results = cli.grade(root, topics, course_dir=course_dir, csv_path=course_dir / "grades.csv")
+    results = grade(root, topics, csv_path=course_dir / "grades.csv",
+                    config=Config.from_env(course_dir=course_dir, cell_timeout_s=SANDBOX_CELL_TIMEOUT_S))
     return {"results": {(r.student, r.topic): r for r in results}, "course_dir": course_dir,
             "csv": course_dir / "grades.csv", "list": results}
 

@@ -36,6 +36,7 @@ from typing import Callable
 import nbformat
 
 from autograder.reference import SOLUTIONS_DIR
+from tests.planted_bugs import topic_data
 
 TOPIC = "attention"          # the default topic (tests/test_grading_runs.py, benchmarks/grading.py)
 PROBE_PORT = 47613           # tests/test_hostile.py listens on 127.0.0.1:PROBE_PORT during each batch
@@ -48,6 +49,9 @@ WRONG_BODIES: dict[str, dict[str, str | list[str]]] = {
         "mha": "batch, len_q, _ = query.shape\n"
                "return (query.new_zeros(batch, len_q, self.d_model),\n"
                "        query.new_zeros(batch, self.num_heads, len_q, key.shape[1]))",
+        "packed": "q, k, v = qkv.reshape(batch, 3, self.num_heads, length, self.d_head).unbind(dim=1)",  # the bug, kept
+        "gqa": "return q.new_zeros(*q.shape[:-1], v.shape[-1]), q.new_zeros(*q.shape[:-1], k.shape[-2])",
+        "costs": ["return 0", "return 0", "return 0", "return 0"],
     },
     "masking": {
         "padding_mask": "return torch.zeros(lengths.shape[0], max_len, dtype=torch.bool, device=lengths.device)",
@@ -57,12 +61,21 @@ WRONG_BODIES: dict[str, dict[str, str | list[str]]] = {
         "masked_softmax": "shape = scores.shape if mask is None else torch.broadcast_shapes(scores.shape, mask.shape)\n"
                           "return scores.new_zeros(shape)",
         "masked_attention": "return q.new_zeros(*q.shape[:-1], v.shape[-1]), q.new_zeros(*q.shape[:-1], k.shape[-2])",
+        "prefix_lm_mask": "return torch.zeros(lengths.shape[0], 1, max_len, max_len, dtype=torch.bool,\n"
+                          "                   device=lengths.device)",
+        "counts": ["return 0", "return 0.5"],
+        "masked_token_loss": "return per_token.sum() * 0.0",
     },
     "positional_encoding": {
         "sinusoidal": "return torch.zeros(max_len, d_model, dtype=dtype or torch.get_default_dtype(), device=device)",
         "learned": "return torch.zeros_like(x)",
         "relative_index": "return torch.zeros(window_h * window_w, window_h * window_w, dtype=torch.long, device=device)",
         "rope": "return torch.zeros_like(x)",
+        "resample": "return pos_embed.new_zeros(1, num_prefix_tokens + new_size[0] * new_size[1], pos_embed.shape[-1])",
+        "counts": ["return 0", "return 0", "return 0"],
+        "rotary_attention": "q, k, v = rotate(q), rotate(k), rotate(v)   # the bug, kept\n"
+                            "scores = q @ k.transpose(-2, -1) / math.sqrt(d)\n"
+                            "return scores.softmax(dim=-1) @ v",
     },
     "encoder_decoder": {
         "encoder_layer": "return torch.zeros_like(x)",
@@ -74,6 +87,9 @@ WRONG_BODIES: dict[str, dict[str, str | list[str]]] = {
         ],
         "loss": "return (logits * 0.0).sum()",
         "greedy": "return torch.full((src.shape[0], max_len), pad_id, dtype=torch.long, device=src.device)",
+        "beam": "return torch.full((1,), eos_id, dtype=torch.long, device=src.device), torch.zeros((), device=src.device)",
+        "counts": ["return 0", "return 0", "return 0"],
+        "masks": "causal = torch.ones(length, length, dtype=torch.bool, device=tgt.device).tril(diagonal=1)  # the bug, kept",
     },
     "vit": {
         "patchify": "batch, channels, height, width = images.shape\n"
@@ -87,11 +103,18 @@ WRONG_BODIES: dict[str, dict[str, str | list[str]]] = {
             "return x.new_zeros(x.shape[0], self.head.out_features)",
             "return images.new_zeros(images.shape[0], self.head.out_features)",
         ],
+        "attention_distance": "return weights.new_zeros(weights.shape[1])",
+        "counts": ["return 0", "return 0"],
+        "unpatchify": "return patches.new_zeros(patches.shape[0], patches.shape[-1] // (patch_size * patch_size), "
+                      "height, width)",
     },
     "tnt": {
         "pixel_embed": "return x.new_zeros(x.shape[0] * self.num_patches, self.num_words, self.proj.out_channels)",
         "inner_to_outer": "return patch_embed.clone()   # the class token is right; the patches miss their words",
         "block": "return pixel_embed.clone(), patch_embed.clone()",
+        "inner_attention": ["return torch.ones(num_patches * num_words, num_patches * num_words, dtype=torch.bool, "
+                            "device=device)", "return pixel_embed.clone()"],
+        "tnt_parameters": "return 0",
     },
     "swin": {
         "windows": [
@@ -112,32 +135,59 @@ WRONG_BODIES: dict[str, dict[str, str | list[str]]] = {
             "return torch.zeros_like(x)",
         ],
         "block": ["return (1, 1)", "return torch.zeros_like(x)"],
+        "masked_pairs": "return 0",
+        "cost": ["return 0", "return 0"],
+        "stages": "return [(1, 1, 1, (1, 1), (0, 0))] * num_stages",
+        "expand": "return x.new_zeros(x.shape[0], 2 * x.shape[1], 2 * x.shape[2], self.dim // 2)",
         "merge": "return x.new_zeros(x.shape[0], x.shape[1] // 2, x.shape[2] // 2, self.out_dim)",
     },
 }
-TOPICS = list(WRONG_BODIES)
 
 # What the tests call, per topic: (grade_id of the cell that defines it, "function" or "Class.method").
 GRADED: dict[str, list[tuple[str, str]]] = {
-    "attention": [("sdpa", "scaled_dot_product_attention"), ("mha", "MultiHeadAttention.forward")],
+    "attention": [("sdpa", "scaled_dot_product_attention"), ("mha", "MultiHeadAttention.forward"),
+                  ("packed", "PackedSelfAttention.forward"), ("gqa", "grouped_query_attention"),
+                  ("costs", "attention_flops"), ("costs", "attention_weights_bytes"), ("costs", "mha_flops"),
+                  ("costs", "gqa_parameters")],
     "masking": [("padding_mask", "padding_mask"), ("causal_mask", "causal_mask"), ("attention_mask", "attention_mask"),
-                ("masked_softmax", "masked_softmax"), ("masked_attention", "masked_attention")],
+                ("masked_softmax", "masked_softmax"), ("masked_attention", "masked_attention"),
+                ("prefix_lm_mask", "prefix_lm_mask"), ("counts", "prefix_lm_pairs"), ("counts", "masked_fraction"),
+                ("masked_token_loss", "masked_token_loss")],
     "positional_encoding": [("sinusoidal", "sinusoidal_encoding"), ("learned", "LearnedPositionalEmbedding.forward"),
-                            ("relative_index", "relative_position_index"), ("rope", "apply_rotary")],
+                            ("relative_index", "relative_position_index"), ("rope", "apply_rotary"),
+                            ("resample", "resample_pos_embed"), ("counts", "relative_bias_parameters"),
+                            ("counts", "swin_relative_bias_parameters"), ("counts", "vit_pos_embed_parameters"),
+                            ("rotary_attention", "rotary_attention")],
     "encoder_decoder": [("encoder_layer", "EncoderLayer.forward"), ("decoder_layer", "DecoderLayer.forward"),
                         ("model", "Seq2SeqTransformer.encode"), ("model", "Seq2SeqTransformer.decode"),
                         ("model", "Seq2SeqTransformer.forward"), ("loss", "label_smoothed_cross_entropy"),
-                        ("greedy", "greedy_decode")],
+                        ("greedy", "greedy_decode"), ("beam", "beam_search"), ("counts", "encoder_layer_parameters"),
+                        ("counts", "decoder_layer_parameters"), ("counts", "seq2seq_parameters"),
+                        ("masks", "seq2seq_masks")],
     "vit": [("patchify", "patchify"), ("patch_embed", "PatchEmbed.forward"),
             ("patch_embed", "PatchEmbed.forward_as_linear"), ("block", "Mlp.forward"), ("block", "Block.forward"),
             ("vit", "VisionTransformer.embed_positions"), ("vit", "VisionTransformer.forward_features"),
-            ("vit", "VisionTransformer.forward_head"), ("vit", "VisionTransformer.forward")],
-    "tnt": [("pixel_embed", "PixelEmbed.forward"), ("inner_to_outer", "inner_to_outer"), ("block", "Block.forward")],
+            ("vit", "VisionTransformer.forward_head"), ("vit", "VisionTransformer.forward"),
+            ("attention_distance", "mean_attention_distance"), ("counts", "vit_parameters"), ("counts", "vit_macs"),
+            ("unpatchify", "unpatchify")],
+    "tnt": [("pixel_embed", "PixelEmbed.forward"), ("inner_to_outer", "inner_to_outer"), ("block", "Block.forward"),
+            ("inner_attention", "word_attention_mask"), ("inner_attention", "inner_attention_as_one_sequence"),
+            ("tnt_parameters", "tnt_parameters")],
     "swin": [("windows", "window_partition"), ("windows", "window_reverse"), ("relpos", "relative_position_index"),
              ("mask", "shifted_window_mask"), ("wattn", "WindowAttention.relative_position_bias"),
              ("wattn", "WindowAttention.forward"), ("block", "shift_for_block"), ("block", "SwinBlock.forward"),
-             ("merge", "PatchMerging.forward")],
+             ("masked_pairs", "masked_pairs"), ("cost", "block_parameters"), ("cost", "block_macs"),
+             ("stages", "stage_shapes"), ("expand", "PatchExpanding.forward"), ("merge", "PatchMerging.forward")],
 }
+
+
+# A topic's own file may hold its entries instead (``WRONG_BODIES = {grade_id: body}``, ``GRADED = [(grade_id, name)]``
+# in tests/planted/<topic>.py): a new chapter's test data then lives in that one file.
+for _topic, _bodies in topic_data("WRONG_BODIES").items():
+    WRONG_BODIES.setdefault(_topic, _bodies)
+for _topic, _graded in topic_data("GRADED").items():
+    GRADED.setdefault(_topic, _graded)
+TOPICS = list(WRONG_BODIES)
 
 
 def _cell(nb, grade_id: str):
@@ -1078,9 +1128,8 @@ PatchMerging.forward = lambda self, x: _tv_swin.PatchMerging.forward(self, x)
 EXTRA = {"attention": ATTENTION_EXTRA, "masking": MASKING_EXTRA, "positional_encoding": POSITIONAL_EXTRA,
          "encoder_decoder": ENCODER_DECODER_EXTRA, "vit": VIT_EXTRA, "tnt": TNT_EXTRA, "swin": SWIN_EXTRA}
 CORPORA: dict[str, list[Hostile]] = {
-    topic: (CHEATS + DISRUPTIONS if topic == "attention" else []) + _generic(topic) + EXTRA[topic]
+    topic: (CHEATS + DISRUPTIONS if topic == "attention" else []) + _generic(topic) + EXTRA.get(topic, [])
     for topic in TOPICS}
-CORPUS = CORPORA[TOPIC]   # attention's, as before
 
 
 def build(hostile: Hostile, topic: str = TOPIC):

@@ -64,7 +64,21 @@ def apply_bug(notebook, bug: PlantedBug):
     return edited
 
 
+def topic_data(attribute: str) -> dict[str, object]:
+    """{topic: ``attribute`` of ``tests/planted/<topic>.py``} for the topics whose file defines it: one file holds
+    everything the tests need to know about a topic's exercise (bugs, warned mistakes, and optionally its
+    alternatives, honest wrong answer and graded calls for the hostile corpus)."""
+    return {topic: getattr(module, attribute) for topic, module in _topic_modules().items()
+            if hasattr(module, attribute)}
+
+
+def _topic_modules() -> dict:
+    return {path.stem: importlib.import_module(f"tests.planted.{path.stem}")
+            for path in sorted((Path(__file__).parent / "planted").glob("*.py")) if path.stem != "__init__"}
+
+
 PLANTED_BUGS: dict[str, list[PlantedBug]] = _discover("planted", "BUGS")
-ALTERNATIVES: dict[str, list[PlantedBug]] = _discover("alternatives", "ALTERNATIVES")
+# tests/alternatives/<topic>.py, or ALTERNATIVES in tests/planted/<topic>.py
+ALTERNATIVES: dict[str, list[PlantedBug]] = {**topic_data("ALTERNATIVES"), **_discover("alternatives", "ALTERNATIVES")}
 WARNED: dict[str, list[Warned]] = {topic: getattr(importlib.import_module(f"tests.planted.{topic}"), "WARNED", [])
                                    for topic in PLANTED_BUGS}

@@ -7,6 +7,7 @@ from html.parser import HTMLParser
 from pathlib import PurePosixPath
 
 import pytest
+import yaml
 from bs4 import BeautifulSoup
 from pybtex.database import parse_file
 
@@ -253,7 +254,8 @@ def test_reading_checks_catch_bad_markup():
         <figcaption><p>Loss falls.<a class="headerlink" href="#fig-a">#</a></p></figcaption></figure>
       <img alt="../_images/b.png" src="../_images/b.png"/>
       <figure><img alt="" src="../_images/c.png"/>
-        <figcaption><span class="caption-number">Fig. 2 </span><a class="headerlink" href="#x">#</a></figcaption></figure>
+        <figcaption><span class="caption-number">Fig. 2 </span><a class="headerlink" href="#x">#</a>
+        </figcaption></figure>
       <img id="_anim_img0"/>
       <div class="warning admonition"><p class="admonition-title">Common misconceptions</p><ul><li>a</li><li>b</li></ul>
       </div></article>"""
@@ -267,3 +269,176 @@ def test_reading_checks_catch_bad_markup():
     roles = "{cite:p}`a{section 1},b` and {cite:t}`c` {cite:p}`{see}d{p. 2, fig. 3}`"
     assert citation_keys(roles) == {"a", "b", "c", "d"}
     assert plain(r"Data-Efficient {I}mage \& J{\'e}gou") == plain("data-efficient image &amp; Jégou")
+
+
+# ---- content: the concepts and numbers issue 15 asked for, and slips that must not come back ---------------------
+
+CODE_CELL = re.compile(r"^```\{code-cell\}.*?^```$", re.M | re.S)
+GLUE_ROLE = re.compile(r"\{glue:text\}`([^`:]+)(?::[^`]*)?`")
+
+
+def prose(markdown: str) -> str:
+    """A chapter's text without its code cells (what a reader reads, before the cells' output is pasted in)."""
+    return CODE_CELL.sub("", markdown)
+
+
+def chapter_source(topic: str) -> str:
+    return (REPO_ROOT / "book" / f"{topic}.md").read_text()
+
+
+def timm_model_numbers() -> dict[str, str]:
+    """The values the ViT and Swin chapters must show, computed here from timm's registry on the meta device
+    (no download), independently of the chapters' cells: glue key -> text."""
+    import timm
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    def build(name, **kwargs):
+        with torch.device("meta"):
+            return timm.create_model(name, pretrained=False, **kwargs)
+
+    def params(model):
+        return sum(p.numel() for p in model.parameters())
+
+    numbers = {}
+    for size, name in [("B", "vit_base_patch16_224"), ("L", "vit_large_patch16_224"), ("H", "vit_huge_patch14_224")]:
+        numbers[f"vit_{size}_params"] = f"{params(build(name, num_classes=1000)) / 1e6:.1f}"
+    for size, name in [("T", "tiny"), ("S", "small"), ("B", "base"), ("L", "large")]:
+        model = build(f"swin_{name}_patch4_window7_224")
+        with FlopCounterMode(display=False) as counter:
+            model(torch.empty(1, 3, 224, 224, device="meta"))
+        numbers[f"swin_{size}_params"] = f"{params(model) / 1e6:.0f}"
+        numbers[f"swin_{size}_gmacs"] = f"{counter.get_total_flops() / 2e9:.1f}"
+    return numbers
+
+
+# what each topic must teach (issue 15, item 1): phrases of its prose, checked in the Markdown source
+REQUIRED_PROSE = {
+    "vit": ["**The hybrid.**", "patches\" of $1 \\times 1$", "MLP with one hidden layer",
+            "zero-initialised $D \\times K$", "**masked patch prediction**", "rotation prediction",
+            "Fine-tuning at a higher resolution", "original ViT code interpolates linearly"],
+    "swin": ["Swin-T, S, B and L", "divides the number of tokens by 4", "doubles the channels", "COCO", "ADE20K",
+             "ImageNet-1K"],
+    "attention": ["Why attention replaced recurrence", "sequential operations", "maximum path length",
+                  "$O(n^2 \\cdot d)$", "$O(n \\cdot d^2)$", "$O(k \\cdot n \\cdot d^2)$", "$O(r \\cdot n \\cdot d)$",
+                  "$O(\\log_k n)$", "$O(n/r)$"],
+    "encoder_decoder": ["LayerNorm, defined", "(eq-ed-layernorm)", "\\gamma", "\\beta", "\\sigma^2", "\\mu",
+                        "{term}`BatchNorm`"],
+}
+
+# slips fixed for issue 15 (item 2): wording that must not return
+FORBIDDEN_PROSE = {
+    "tnt": ["sees less of the patch"],
+    "encoder_decoder": ["up to 10 words", "(33 words)"],
+    "positional_encoding": ["barely turned", "131060", "resized by bicubic interpolation"],
+    "masking": ["131060", "pull request"],
+    "intro": ["but not the encoder/decoder chapter"],
+}
+
+
+@pytest.mark.parametrize("topic", sorted(REQUIRED_PROSE))
+def test_chapter_teaches_the_required_concepts(topic):
+    text = " ".join(prose(chapter_source(topic)).split())   # line breaks do not hide a phrase
+    missing = [phrase for phrase in REQUIRED_PROSE[topic] if phrase not in text]
+    assert not missing, f"book/{topic}.md no longer says: {missing}"
+
+
+@pytest.mark.parametrize("topic", sorted(FORBIDDEN_PROSE))
+def test_fixed_slips_stay_fixed(topic):
+    text = " ".join(chapter_source(topic).split())   # line breaks do not hide a phrase
+    back = [phrase for phrase in FORBIDDEN_PROSE[topic] if phrase in text]
+    assert not back, f"book/{topic}.md says again: {back}"
+
+
+def test_model_size_numbers_in_the_prose_come_from_cells():
+    # the ViT-B/L/H and Swin-T/S/B/L numbers are pasted from the cells ({glue:text}), never typed into the prose
+    numbers = timm_model_numbers()
+    for topic in ("vit", "swin"):
+        text = prose(chapter_source(topic))
+        keys = [key for key in numbers if key.startswith(topic)]
+        not_pasted = set(keys) - set(GLUE_ROLE.findall(text))
+        assert not not_pasted, f"{topic}: not pasted from a cell: {not_pasted}"
+        typed = [numbers[key] for key in keys
+                 if "." in numbers[key] and re.search(rf"(?<![\d.]){re.escape(numbers[key])}(?!\d)", text)]
+        assert not typed, f"{topic}: numbers typed into the prose instead of pasted from a cell: {typed}"
+
+
+def test_glossary_defines_layernorm_and_batchnorm():
+    glossary = (REPO_ROOT / f"{GLOSSARY_PAGE}.md").read_text()
+    terms = dict(re.findall(r"^(\S[^\n]*)\n((?:  [^\n]*\n)+)", glossary, re.M))
+    assert {"LayerNorm", "BatchNorm", "maximum path length"} <= set(terms), sorted(terms)
+    for symbol in ("\\mu", "\\sigma^2", "\\gamma", "\\beta"):
+        assert symbol in terms["LayerNorm"], f"the LayerNorm entry does not define {symbol}"
+    assert "batch" in terms["BatchNorm"]
+
+
+@pytest.mark.slow
+def test_model_size_numbers_reach_the_page(site):
+    # the numbers the built pages show are the ones timm's models give, pasted where the prose asks for them
+    numbers = timm_model_numbers()
+    for topic in ("vit", "swin"):
+        article = article_of((site / "book" / f"{topic}.html").read_text())
+        pasted = [span.get_text() for span in article.select("span.pasted-text")]
+        text = prose(chapter_source(topic))
+        for key in (k for k in numbers if k.startswith(topic)):
+            occurrences = len(re.findall(rf"\{{glue:text\}}`{key}(?::[^`]*)?`", text))
+            assert pasted.count(numbers[key]) >= occurrences > 0, (topic, key, numbers[key], pasted)
+    glossary = article_of((site / f"{GLOSSARY_PAGE}.html").read_text())
+    assert glossary.find(id="term-LayerNorm") is not None
+
+
+def test_content_checks_see_what_they_claim():
+    markdown = "Text {glue:text}`a_key` and {glue:text}`b:.1f`.\n```{code-cell} ipython3\nx = 86.6\n```\nEnd 3.5"
+    assert prose(markdown) == "Text {glue:text}`a_key` and {glue:text}`b:.1f`.\n\nEnd 3.5"
+    assert GLUE_ROLE.findall(markdown) == ["a_key", "b"]
+    html = '<article><p>ViT-B has <span class="pasted-text">86.6</span> M</p></article>'
+    assert [s.get_text() for s in article_of(html).select("span.pasted-text")] == ["86.6"]
+
+
+# ---- code fits the page: 88 columns --------------------------------------------------------------------------------
+
+CODE_COLUMNS = 88   # at the course CSS's code size, 88 columns fit the article at 1,280 px (tests/test_browser.py)
+FENCE = re.compile(r"^(```+)(\{[\w-]+\}|\w*)[^\n]*\n((?:---\n.*?\n---\n|(?::[\w-]+:[^\n]*\n)+)?)(.*?)^\1$",
+                   re.S | re.M)
+
+
+def wide_code_lines(markdown: str) -> list[str]:
+    """Lines over CODE_COLUMNS in the page's code: code cells (except those removed from the page) and fenced
+    code blocks. Directives ({admonition}, {figure}, {literalinclude}, ...) are not code."""
+    wide = []
+    for match in FENCE.finditer(markdown):
+        kind, options, body = match[2], match[3], match[4]
+        if (kind == "{code-cell}" and "remove-cell" not in options) or not kind.startswith("{"):
+            wide += [line for line in body.split("\n") if len(line) > CODE_COLUMNS]
+    return wide
+
+
+def test_code_shown_in_the_book_fits_88_columns():
+    wide = {}
+    for page in toc_pages():
+        wide.update({f"{page}.md: {line[:70]}": len(line) for line in wide_code_lines(
+            (REPO_ROOT / f"{page}.md").read_text())})
+    for module in sorted((REPO_ROOT / "coursetools").glob("*.py")):   # shown with literalinclude
+        wide.update({f"coursetools/{module.name}: {line[:70]}": len(line)
+                     for line in module.read_text().split("\n") if len(line) > CODE_COLUMNS})
+    assert not wide, f"{len(wide)} lines over {CODE_COLUMNS} columns: {list(wide.items())[:10]}"
+
+
+def test_wide_code_check_sees_cells_and_blocks_not_prose():
+    long = "x = " + "1" * CODE_COLUMNS
+    page = (f"{long} prose\n\n```{{code-cell}} ipython3\n---\ntags: [hide-input]\n---\n{long}\n```\n\n"
+            f"```{{code-cell}} ipython3\n:tags: [remove-cell]\n{long}\n```\n\n```python\nshort\n{long}\n```\n\n"
+            f"```{{admonition}} Title\n{long}\n```\n")
+    assert wide_code_lines(page) == [long, long]
+
+
+def test_authors_rebuild_from_the_cache_and_full_runs_execute_everything():
+    """Prose edits re-execute nothing (jupyter-cache matches a page by its code); scripts/main.sh clears that cache
+    before its build and the tests build into a fresh folder, so there every cell runs (benchmarks/run.py times
+    both)."""
+    config = yaml.safe_load((REPO_ROOT / "_config.yml").read_text())
+    assert config["execute"]["execute_notebooks"] == "cache"
+    assert not config["execute"].get("cache"), "the cache must live in the build folder (_build/.jupyter_cache)"
+    main = (REPO_ROOT / "scripts" / "main.sh").read_text()
+    clear, build = main.find("rm -rf _build/.jupyter_cache"), main.find("jupyter-book build")
+    assert 0 <= clear < build, "scripts/main.sh must clear the execution cache before it builds"

@@ -2,7 +2,8 @@
 
 For every page of the table of contents: it loads; no request leaves 127.0.0.1; no console errors; math is
 rendered by MathJax; every image loads; widgets render; precomputed animations respond to their slider; download
-and launch buttons exist; the dark-mode toggle works; nothing overflows a 390 px wide phone screen. A screenshot of
+and launch buttons exist; the dark-mode toggle works; no code block scrolls sideways at 1,280 px; nothing
+overflows a 390 px wide phone screen. A screenshot of
 each page is saved under artifacts/screenshots/.
 """
 import functools
@@ -11,7 +12,6 @@ import os
 import re
 import shutil
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -138,6 +138,36 @@ def test_dark_mode_toggle(visit):
     visit.page.wait_for_timeout(200)
     second = html.get_attribute("data-theme")
     assert {first, second} == {"light", "dark"}, (first, second)
+
+
+# Every code block of the page, hidden ones (collapsed cells, toggles) opened first; those that scroll sideways.
+WIDE_CODE_BLOCKS = """() => {
+  document.querySelectorAll('details').forEach(d => { d.open = true; });
+  document.querySelectorAll('.toggle-hidden').forEach(e => e.classList.remove('toggle-hidden'));
+  const blocks = Array.from(document.querySelectorAll('article pre'));
+  return blocks.flatMap(pre => [pre, pre.parentElement])
+    .filter(e => e.scrollWidth > e.clientWidth + 1)
+    .map(e => `${e.scrollWidth} > ${e.clientWidth} px: ${e.textContent.trim().split('\\n')[0].slice(0, 60)}`);
+}"""
+
+
+def test_no_code_block_scrolls_sideways_on_a_desktop(visit):
+    """At 1,280 px every code block (cells, their outputs, included course code) fits its box: the source is
+    wrapped at 88 columns (tests/test_book.py) and the course CSS sizes code so that 88 columns fit."""
+    assert visit.page.viewport_size["width"] == 1280
+    assert visit.page.locator("article pre").count() > 0 or visit.name in ("book/glossary", "book/references",
+                                                                             "book/intro")
+    wide = visit.page.evaluate(WIDE_CODE_BLOCKS)
+    assert not wide, f"{len(wide)} code blocks scroll sideways at 1,280 px: {wide[:5]}"
+
+
+def test_wide_code_check_sees_a_wide_block(browser, server):
+    # the measurement above must notice a block that scrolls (a 200-column line on the attention page)
+    visit = PageVisit(browser, f"{server}/book/attention.html")
+    visit.page.evaluate("() => { document.querySelector('article pre').textContent = 'x'.repeat(200); }")
+    wide = visit.page.evaluate(WIDE_CODE_BLOCKS)
+    visit.close()
+    assert wide and wide[0].endswith("x" * 60), wide
 
 
 def test_no_horizontal_overflow_on_a_phone(browser, server):

@@ -1,7 +1,7 @@
 """How the grader drives nbgrader over a batch in which some notebooks are rejected (quick: nbgrader is faked)."""
 import subprocess
 
-from autograder import cli
+from autograder import nbgrader_steps as steps
 
 STUDENTS = [f"s{i:02d}" for i in range(20)]
 STOPS_THE_BATCH = "s03"   # like a forged schema version: nbgrader raises and processes no one after it
@@ -31,7 +31,7 @@ class FakeNbgrader:
 
 def test_rejected_notebooks_are_recorded_and_everyone_else_is_processed():
     fake = FakeNbgrader()
-    rejected = cli._batch_despite_rejects(fake.step, "attention", None, STUDENTS, fake.done.__contains__)
+    rejected = steps.batch_despite_rejects(fake.step, "attention", None, STUDENTS, fake.done.__contains__)
     assert fake.done == set(STUDENTS) - {STOPS_THE_BATCH, FAILS_ALONE}
     assert set(rejected) == {STOPS_THE_BATCH, FAILS_ALONE}
     assert "SchemaTooNewError" in rejected[STOPS_THE_BATCH]
@@ -40,32 +40,34 @@ def test_rejected_notebooks_are_recorded_and_everyone_else_is_processed():
 
 def test_a_rejected_notebook_costs_two_more_nbgrader_runs_not_one_per_student_after_it():
     fake = FakeNbgrader()
-    cli._batch_despite_rejects(fake.step, "attention", None, STUDENTS, fake.done.__contains__)
+    steps.batch_despite_rejects(fake.step, "attention", None, STUDENTS, fake.done.__contains__)
     assert len(fake.calls) <= 1 + 2 * 2, fake.calls
 
 
 def test_a_clean_batch_is_one_nbgrader_run():
     fake = FakeNbgrader()
     good = [s for s in STUDENTS if s < STOPS_THE_BATCH]
-    assert cli._batch_despite_rejects(fake.step, "attention", None, good, fake.done.__contains__) == {}
+    assert steps.batch_despite_rejects(fake.step, "attention", None, good, fake.done.__contains__) == {}
     assert len(fake.calls) == 1
 
 
-NBGRADER_SCHEMA_LOG = """[AutogradeApp | INFO] Converting notebook /c/submitted/a/attention/attention.ipynb
-[AutogradeApp | WARNING] Removing failed assignment: /c/sanitized/a/attention
-[AutogradeApp | ERROR] One or more notebooks in the assignment use an newer version 
-    of the nbgrader metadata format. Please update your version of 
-    nbgrader to the latest version to be able to use this notebook.
-    
-"""
+NBGRADER_SCHEMA_LOG = (  # as nbgrader writes it, trailing spaces included
+    "[AutogradeApp | INFO] Converting notebook /c/submitted/a/attention/attention.ipynb\n"
+    "[AutogradeApp | WARNING] Removing failed assignment: /c/sanitized/a/attention\n"
+    "[AutogradeApp | ERROR] One or more notebooks in the assignment use an newer version \n"
+    "    of the nbgrader metadata format. Please update your version of \n"
+    "    nbgrader to the latest version to be able to use this notebook.\n"
+    "    \n"
+)
 
 
 def test_the_reason_for_a_rejected_notebook_is_nbgraders_whole_error_message_with_a_hint():
-    reason = cli._last_error_line(NBGRADER_SCHEMA_LOG)
+    reason = steps.last_error_line(NBGRADER_SCHEMA_LOG)
     assert "metadata of a cell was edited" in reason
     assert "use an newer version of the nbgrader metadata format" in reason
 
 
 def test_the_reason_for_a_crash_is_the_last_exception():
-    log = "[AutogradeApp | INFO] x\nTraceback (most recent call last):\nnbclient.exceptions.DeadKernelError: Kernel died\n"
-    assert cli._last_error_line(log).startswith("the kernel died")
+    log = ("[AutogradeApp | INFO] x\nTraceback (most recent call last):\n"
+           "nbclient.exceptions.DeadKernelError: Kernel died\n")
+    assert steps.last_error_line(log).startswith("the kernel died")

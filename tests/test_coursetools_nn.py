@@ -35,7 +35,8 @@ def test_sinusoidal_encoding_matches_the_formula():
         for i in range(8):
             angle = pos / 10000 ** (2 * i / 16)
             assert pe[pos, 2 * i].item() == pytest.approx(torch.sin(torch.tensor(angle, dtype=torch.float64)).item())
-            assert pe[pos, 2 * i + 1].item() == pytest.approx(torch.cos(torch.tensor(angle, dtype=torch.float64)).item())
+            cosine = torch.cos(torch.tensor(angle, dtype=torch.float64)).item()
+            assert pe[pos, 2 * i + 1].item() == pytest.approx(cosine)
 
 
 def test_multi_head_attention_matches_torch():

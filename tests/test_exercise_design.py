@@ -45,8 +45,10 @@ def test_reference_passes_and_stub_fails_every_graded_cell(topic):
 
 @pytest.mark.parametrize("topic,bug", BUGS, ids=[f"{t}:{b.name}" for t, b in BUGS])
 def test_planted_bug_fails_a_hidden_cell(topic, bug):
-    run = inprocess.run(apply_bug(inprocess.solution(topic), bug), f"{topic}-{bug.name}")
-    assert run.failed() & hidden_cells(topic), f"{bug.name}: no hidden test cell fails ({run.failed()})"
+    hidden = hidden_cells(topic)
+    run = inprocess.run(apply_bug(inprocess.solution(topic), bug), f"{topic}-{bug.name}",
+                        until=lambda r: bool(r.failed() & hidden))   # caught: later cells cannot undo it
+    assert run.failed() & hidden, f"{bug.name}: no hidden test cell fails ({run.failed()})"
 
 
 @pytest.mark.parametrize("topic,alternative", ALTS, ids=[f"{t}:{a.name}" for t, a in ALTS])
@@ -67,7 +69,8 @@ def test_warned_mistake_is_caught_by_its_visible_cell(topic, warned):
         f"book/{topic}.md has no section {warned.warning!r} that warns about {warned.name}"
     visible = {c for p in parts.parts(topic) for c in p.visible}
     assert warned.caught_by in visible, f"{warned.caught_by} is not a visible test cell of {topic}"
-    run = inprocess.run(apply_bug(inprocess.solution(topic), warned), f"{topic}-{warned.name}")
+    run = inprocess.run(apply_bug(inprocess.solution(topic), warned), f"{topic}-{warned.name}",
+                        until=lambda r: warned.caught_by in r.passed)
     assert not run.passed[warned.caught_by], f"{warned.caught_by} passes with {warned.name}"
     message = run.messages[warned.caught_by]
     assert warned.says.lower() in message.lower(), \

@@ -4,25 +4,28 @@ import json
 import nbformat
 import pytest
 
-from autograder import cli
+from autograder import cli, portable
+from autograder.config import Config
+from autograder.nbgrader_steps import generate
 from autograder.reference import REPO_ROOT, SOLUTIONS_DIR
 
 TOPICS = cli.topics()
 
 
+@pytest.mark.slow   # nbgrader generate_assignment for every topic
 def test_exercises_are_up_to_date_with_solutions():
-    assert cli.generate(check=True) == [], "run `python -m autograder generate` and commit exercises/"
+    assert generate(check=True) == [], "run `python -m autograder generate` and commit exercises/"
 
 
-def test_staleness_check_notices_an_edited_solution(tmp_path, monkeypatch):
+@pytest.mark.slow
+def test_staleness_check_notices_an_edited_solution(tmp_path):
     edited = tmp_path / "solutions"
     edited.mkdir()
     for topic in TOPICS:
         nb = nbformat.read(SOLUTIONS_DIR / f"{topic}.ipynb", as_version=4)
         nb.cells[0].source += "\n\nA new sentence."
         nbformat.write(nb, edited / f"{topic}.ipynb")
-    monkeypatch.setattr(cli, "SOLUTIONS_DIR", edited)
-    assert cli.generate(check=True) == TOPICS
+    assert generate(check=True, config=Config.from_env(solutions_dir=edited)) == TOPICS
 
 
 def test_every_solution_has_a_committed_exercise():
@@ -48,7 +51,11 @@ def test_sources_are_committed_without_outputs(topic):
 
 @pytest.mark.parametrize("topic", cli.topics())
 def test_exercise_links_back_to_its_chapter(topic):
-    """The exercise's first cell links the chapter it goes with (the chapter links the exercise: test_book.py)."""
+    """The exercise's first cell links the chapter it goes with on the course website (a relative link breaks once
+    the notebook is downloaded) and names its path in the repository (the chapter links the exercise:
+    test_book.py)."""
     intro = nbformat.read(cli.EXERCISES_DIR / f"{topic}.ipynb", as_version=4).cells[0].source
-    assert f"](../book/{topic}.md)" in intro
+    assert f"]({portable.chapter_url(topic)})" in intro
+    assert portable.chapter_url(topic).startswith("https://")
+    assert f"`book/{topic}.md`" in intro
     assert (REPO_ROOT / "book" / f"{topic}.md").exists()

@@ -6,11 +6,12 @@ import pytest
 from nbgrader.api import Gradebook
 
 from autograder import cli
+from autograder.pipeline import grade
 from tests.conftest import selected_topics
 from tests.hostile_corpus import TOPIC, honest_wrong_answer, reference_notebook
 from tests.planted_bugs import PLANTED_BUGS, apply_bug
 
-pytestmark = pytest.mark.skipif(TOPIC not in selected_topics(), reason=f"{TOPIC} not selected")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(TOPIC not in selected_topics(), reason=f"{TOPIC} not selected")]
 
 
 def _submissions(root):
@@ -24,20 +25,20 @@ def test_same_submissions_same_csv_serial_or_parallel_and_regrading_only_what_ch
     root = tmp_path / "submissions"
     _submissions(root)
     parallel, serial = tmp_path / "course-parallel", tmp_path / "course-serial"
-    cli.grade(root, [TOPIC], course_dir=parallel, csv_path=tmp_path / "parallel.csv", workers=2, log=lambda *_: None)
-    cli.grade(root, [TOPIC], course_dir=serial, csv_path=tmp_path / "serial.csv", workers=1, log=lambda *_: None)
+    grade(root, [TOPIC], course_dir=parallel, csv_path=tmp_path / "parallel.csv", workers=2, log=lambda *_: None)
+    grade(root, [TOPIC], course_dir=serial, csv_path=tmp_path / "serial.csv", workers=1, log=lambda *_: None)
     first = (tmp_path / "parallel.csv").read_text()
     assert first == (tmp_path / "serial.csv").read_text()
     assert first.count("\n") == 4
 
     log = []
-    cli.grade(root, [TOPIC], course_dir=parallel, csv_path=tmp_path / "again.csv", log=log.append)
+    grade(root, [TOPIC], course_dir=parallel, csv_path=tmp_path / "again.csv", log=log.append)
     assert any("3 submission(s) unchanged" in line for line in log), log
     assert (tmp_path / "again.csv").read_text() == first
 
     shutil.copyfile(root / "ada" / f"{TOPIC}.ipynb", root / "bob" / f"{TOPIC}.ipynb")  # bob fixes his notebook
     log = []
-    results = cli.grade(root, [TOPIC], course_dir=parallel, csv_path=tmp_path / "fixed.csv", log=log.append)
+    results = grade(root, [TOPIC], course_dir=parallel, csv_path=tmp_path / "fixed.csv", log=log.append)
     assert any("2 submission(s) unchanged" in line for line in log), log
     by_student = {r.student: r for r in results}
     assert by_student["bob"].total == by_student["bob"].max_total

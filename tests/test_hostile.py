@@ -24,8 +24,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import cli, sandbox
+from autograder import sandbox
+from autograder.config import Config
+from autograder.pipeline import grade as grade_batch
 from autograder.reference import SOLUTIONS_DIR
+from autograder.reports import feedback as write_feedback
 from tests.conftest import selected_topics
 from tests.hostile_corpus import CORPORA, PROBE_PORT, write_corpus
 
@@ -40,7 +43,7 @@ pytestmark = [
 CELL_TIMEOUT_S = 20
 CANARIES = [Path("/tmp/pwned"), Path("/tmp/evil.txt"), Path("/etc/evil.txt")]
 MIN_PER_TOPIC = 8
-SANDBOX_UIDS = range(cli.SANDBOX_UID_BASE, cli.SANDBOX_UID_BASE + 256)
+SANDBOX_UIDS = range(Config().sandbox_uid_base, Config().sandbox_uid_base + 256)
 PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -193,12 +196,11 @@ def batch(tmp_path_factory):
         course_dir = tmp_path_factory.mktemp(f"hostile-course-{topic}")
         listener = _Listener(PROBE_PORT)
         before = _processes()
-        saved, cli.CELL_TIMEOUT_S = cli.CELL_TIMEOUT_S, CELL_TIMEOUT_S
         _set_subreaper(True)
         try:
-            results = cli.grade(root, [topic], course_dir=course_dir, csv_path=course_dir / "grades.csv")
+            results = grade_batch(root, [topic], csv_path=course_dir / "grades.csv",
+                                  config=Config.from_env(course_dir=course_dir, cell_timeout_s=CELL_TIMEOUT_S))
         finally:
-            cli.CELL_TIMEOUT_S = saved
             listener.close()
         deadline = time.monotonic() + 20     # a kernel that is being shut down gets a moment
         while (left := _left_over(before, _processes())) and time.monotonic() < deadline:
@@ -342,7 +344,7 @@ def test_nothing_secret_in_any_output_or_feedback(batch, topic, tmp_path):
     texts = {}
     for path in (b["course_dir"] / "executed").rglob("*.ipynb"):
         texts[str(path)] = _output_text(path)
-    feedback = cli.feedback(b["list"], tmp_path)
+    feedback = write_feedback(b["list"], tmp_path)
     assert len(feedback) == len(b["list"]), "one feedback file per submission"
     for path in feedback:
         texts[str(path)] = path.read_text()

@@ -133,3 +133,79 @@ def test_mha_gradients_match_nn_multihead_attention():
     in_grad = torch.cat([p.weight.grad for p in (mha.q_proj, mha.k_proj, mha.v_proj)])
     torch.testing.assert_close(in_grad, torch_mha.in_proj_weight.grad, rtol=1e-9, atol=1e-10)
     torch.testing.assert_close(mha.out_proj.weight.grad, torch_mha.out_proj.weight.grad, rtol=1e-9, atol=1e-10)
+
+
+# ---- parts 3 to 5: packed self-attention, grouped-query attention, the cost counts ----
+
+@pytest.mark.parametrize("d_model,heads,bias,length", [(12, 3, True, 5), (16, 4, False, 7), (8, 1, True, 1)])
+def test_packed_self_attention_matches_nn_multihead_attention(d_model, heads, bias, length):
+    """qkv.weight is nn.MultiheadAttention's in_proj_weight: outputs, per-head weights and gradients agree."""
+    gen = torch.Generator().manual_seed(d_model + length)
+    torch_mha = nn.MultiheadAttention(d_model, heads, bias=bias, batch_first=True, dtype=torch.float64)
+    packed = ref.PackedSelfAttention(d_model, heads, bias=bias, dtype=torch.float64)
+    with torch.no_grad():
+        for p in torch_mha.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64))
+        packed.qkv.weight.copy_(torch_mha.in_proj_weight)
+        packed.out_proj.weight.copy_(torch_mha.out_proj.weight)
+        if bias:
+            packed.qkv.bias.copy_(torch_mha.in_proj_bias)
+            packed.out_proj.bias.copy_(torch_mha.out_proj.bias)
+    x = torch.randn(3, length, d_model, generator=gen, dtype=torch.float64)
+    out, weights = packed(x)
+    expected, expected_weights = torch_mha(x, x, x, need_weights=True, average_attn_weights=False)
+    torch.testing.assert_close(out, expected, **TOL)
+    torch.testing.assert_close(weights, expected_weights, **TOL)
+    upstream = torch.randn(out.shape, generator=gen, dtype=torch.float64)
+    (out * upstream).sum().backward()
+    (expected * upstream).sum().backward()
+    torch.testing.assert_close(packed.qkv.weight.grad, torch_mha.in_proj_weight.grad, rtol=1e-9, atol=1e-10)
+    torch.testing.assert_close(packed.out_proj.weight.grad, torch_mha.out_proj.weight.grad, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("heads,kv_heads", [(4, 4), (4, 2), (6, 1), (8, 4)])
+@pytest.mark.parametrize("masked", [False, True])
+def test_grouped_query_attention_matches_sdpa_enable_gqa(heads, kv_heads, masked):
+    gen = torch.Generator().manual_seed(heads * 10 + kv_heads + masked)
+    q = torch.randn(2, heads, 5, 4, generator=gen, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(2, kv_heads, 7, 4, generator=gen, dtype=torch.float64, requires_grad=True)
+    v = torch.randn(2, kv_heads, 7, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    mask = random_mask(2, 1, 5, 7, generator=gen) if masked else None
+    out, weights = ref.grouped_query_attention(q, k, v, mask)
+    expected = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True)
+    eye = torch.eye(7, dtype=torch.float64).expand(2, kv_heads, 7, 7)
+    torch.testing.assert_close(out, expected, **TOL)
+    torch.testing.assert_close(weights, F.scaled_dot_product_attention(q, k, eye, attn_mask=mask, enable_gqa=True),
+                               **TOL)
+    upstream = torch.randn(out.shape, generator=gen, dtype=torch.float64)
+    mine = torch.autograd.grad((out * upstream).sum(), (q, k, v))
+    theirs = torch.autograd.grad((expected * upstream).sum(), (q, k, v))
+    for a, b in zip(mine, theirs):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
+
+
+def test_grouped_query_attention_with_full_groups_is_multi_head_attention():
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 4, 5, generator=gen, dtype=torch.float64) for _ in range(3))
+    for got, expected in zip(ref.grouped_query_attention(q, k, v), ref.scaled_dot_product_attention(q, k, v)):
+        torch.testing.assert_close(got, expected, rtol=0, atol=0)
+
+
+def test_cost_counts_match_pytorch():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    for b, h, lq, lk, dk, dv in [(2, 3, 5, 7, 4, 6), (8, 32, 4096, 4096, 128, 128)]:
+        q, k, v = (torch.empty(b, h, n, d, device="meta") for n, d in ((lq, dk), (lk, dk), (lk, dv)))
+        with FlopCounterMode(display=False) as counter:
+            (q @ k.transpose(-2, -1)).softmax(-1) @ v
+        assert ref.attention_flops(b, h, lq, lk, dk, dv) == counter.get_total_flops()
+        assert ref.attention_weights_bytes(b, h, lq, lk, torch.bfloat16) == \
+            torch.empty(b, h, lq, lk, dtype=torch.bfloat16, device="meta").nbytes
+    for b, lq, lk, d, h in [(2, 5, 7, 8, 2), (1, 4096, 4096, 1024, 16)]:
+        x_q, x_k = torch.empty(b, lq, d, device="meta"), torch.empty(b, lk, d, device="meta")
+        with FlopCounterMode(display=False) as counter:   # torch's own module: the count is not ours
+            nn.MultiheadAttention(d, h, batch_first=True, device="meta")(x_q, x_k, x_k, need_weights=False)
+        assert ref.mha_flops(b, lq, lk, d) == counter.get_total_flops()
+    assert ref.gqa_parameters(4096, 32, 32, bias=False) == \
+        sum(p.numel() for p in nn.MultiheadAttention(4096, 32, bias=False, device="meta").parameters())
+    assert ref.gqa_parameters(4096, 32, 8, bias=True) == 2 * (4096 * 4096 + 4096) + 2 * (1024 * 4096 + 1024)

@@ -1,7 +1,8 @@
 """The encoder/decoder reference solution (loaded from solutions/encoder_decoder.ipynb) against independent
 implementations: torch.nn.TransformerEncoderLayer, nn.TransformerDecoderLayer and nn.Transformer (weights copied,
-all parameters random, float64, post-norm and pre-norm), cross-entropy with explicit soft targets, and a
-teacher-forced check of greedy decoding."""
+all parameters random, float64, post-norm and pre-norm), cross-entropy with explicit soft targets, a
+teacher-forced check of greedy decoding, an exhaustive search over every output for beam search, the parameter counts
+of PyTorch's layers and nn.Transformer, and PyTorch's causal mask for the masks of a batch."""
 import math
 import warnings
 
@@ -40,7 +41,8 @@ def copy_nn_transformer(torch_model, model):
         state[key] = value
     missing, unexpected = model.load_state_dict(state, strict=False)
     assert not unexpected
-    assert sorted(missing) == sorted(k for k in model.state_dict() if k.startswith(("src_embed", "tgt_embed", "out_proj")))
+    outside = ("src_embed", "tgt_embed", "out_proj")
+    assert sorted(missing) == sorted(k for k in model.state_dict() if k.startswith(outside))
 
 
 def lengths_to_real(lengths, max_len):
@@ -128,7 +130,8 @@ def test_loss_matches_cross_entropy_with_smoothed_targets(smoothing, pad_id):
     torch.testing.assert_close(ref.label_smoothed_cross_entropy(logits, target, smoothing, pad_id), expected, **TOL)
     if smoothing == 0.0:
         torch.testing.assert_close(ref.label_smoothed_cross_entropy(logits, target, 0.0, pad_id),
-                                   F.cross_entropy(logits.reshape(-1, V), target.reshape(-1), ignore_index=pad_id), **TOL)
+                                   F.cross_entropy(logits.reshape(-1, V), target.reshape(-1), ignore_index=pad_id),
+                                   **TOL)
 
 
 def test_loss_is_stable_when_padding_logit_is_very_negative():
@@ -154,7 +157,8 @@ def test_greedy_tokens_are_the_argmax_given_their_own_prefix(seed):
         torch.cat([torch.zeros(5, 1, dtype=torch.bool), out[:, :-1] == EOS], dim=1), PAD)
     with torch.no_grad():
         best = model(src, fed).argmax(-1)
-    live = torch.cat([torch.ones(5, 1, dtype=torch.bool), (out[:, :-1] != EOS) & (out[:, :-1] != PAD)], 1).cumprod(1).bool()
+    live = torch.cat([torch.ones(5, 1, dtype=torch.bool), (out[:, :-1] != EOS) & (out[:, :-1] != PAD)], 1)
+    live = live.cumprod(1).bool()
     assert torch.equal(out[live], best[live])
     assert torch.all(out[~live] == PAD), "after EOS only padding"
     if out.shape[1] < 10:
@@ -181,3 +185,99 @@ def test_errors_explain_themselves():
         model.encode(torch.ones(1, 5, dtype=torch.long))
     with pytest.raises(ValueError, match="must agree"):
         ref.label_smoothed_cross_entropy(torch.randn(2, 3, 5), torch.ones(2, 4, dtype=torch.long))
+
+
+# --------------------------------------------------------------------------- beam search (part 7)
+
+def random_model(tgt_vocab, seed, eos_shift=0.0):
+    gen = torch.Generator().manual_seed(seed)
+    model = ref.Seq2SeqTransformer(9, tgt_vocab, d_model=16, num_heads=2, num_encoder_layers=1, num_decoder_layers=2,
+                                   dtype=torch.float64).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64))
+        model.out_proj.bias[EOS] += eos_shift
+    return model, torch.randint(3, 9, (1, 5), generator=gen)
+
+
+def exhaustive_search(model, src, max_len):
+    """The most probable output of at most max_len tokens (ending with EOS, or max_len tokens without it), every
+    candidate scored by one teacher-forced pass."""
+    import itertools
+    vocab = model.out_proj.out_features
+    best, best_score = None, -math.inf
+    with torch.no_grad():
+        memory = model.encode(src)
+        for length in range(1, max_len + 1):
+            seqs = torch.tensor([s for s in itertools.product(range(vocab), repeat=length)
+                                 if EOS not in s[:-1] and (s[-1] == EOS or length == max_len)])
+            inputs = torch.cat([torch.full((len(seqs), 1), BOS), seqs[:, :-1]], dim=1)
+            logp = model.decode(inputs, memory.expand(len(seqs), -1, -1), src.expand(len(seqs), -1)).log_softmax(-1)
+            scores = logp.gather(-1, seqs[..., None]).squeeze(-1).sum(-1)
+            if scores.max() > best_score:
+                best, best_score = seqs[scores.argmax()], scores.max()
+    return best, best_score
+
+
+@pytest.mark.parametrize("vocab,max_len,seed", [(6, 3, 0), (5, 4, 1), (7, 3, 2)])
+def test_beam_search_with_a_wide_beam_is_exhaustive_search(vocab, max_len, seed):
+    model, src = random_model(vocab, seed, eos_shift=float(seed))
+    tokens, score = ref.beam_search(model, src, vocab ** max_len + 1, max_len)
+    best, best_score = exhaustive_search(model, src, max_len)
+    assert tokens.tolist() == best.tolist()
+    torch.testing.assert_close(score, best_score, **TOL)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_beam_search_of_width_one_is_greedy_decoding(seed):
+    model, src = random_model(12, seed, eos_shift=1.5 * seed)
+    greedy = ref.greedy_decode(model, src, 8)[0]
+    tokens, score = ref.beam_search(model, src, 1, 8)
+    assert tokens.tolist() == greedy[greedy != PAD].tolist()
+
+
+def test_beam_search_score_is_the_log_probability_of_its_tokens():
+    model, src = random_model(10, 5)
+    for beam in (2, 3, 6):
+        tokens, score = ref.beam_search(model, src, beam, 7)
+        inputs = torch.cat([torch.tensor([[BOS]]), tokens[None, :-1]], dim=1)
+        with torch.no_grad():
+            logp = model.decode(inputs, model.encode(src), src).log_softmax(-1)[0]
+        torch.testing.assert_close(score, logp.gather(-1, tokens[:, None]).sum(), **TOL)
+    with pytest.raises(ValueError, match=r"\(1, S\)"):
+        ref.beam_search(model, src.expand(2, -1), 2, 5)
+
+
+# --------------------------------------------------------------------------- counts (part 8)
+
+@pytest.mark.parametrize("d,heads,d_ff", [(512, 8, 2048), (24, 3, 40), (8, 1, 5), (12288, 96, 49152)])
+def test_layer_parameter_counts_match_torch(d, heads, d_ff):
+    def count(module):
+        return sum(p.numel() for p in module.parameters())
+    assert ref.encoder_layer_parameters(d, d_ff) == count(nn.TransformerEncoderLayer(d, heads, d_ff, device="meta"))
+    assert ref.decoder_layer_parameters(d, d_ff) == count(nn.TransformerDecoderLayer(d, heads, d_ff, device="meta"))
+
+
+@pytest.mark.parametrize("tie_weights", [False, True])
+def test_model_parameter_count_matches_nn_transformer_plus_embeddings(tie_weights):
+    vs, vt, d, d_ff, n_enc, n_dec = 13, 33, 64, 256, 2, 3
+    core = torch_transformer(d, 4, n_enc, n_dec, norm_first=True, d_ff=d_ff)
+    expected = sum(p.numel() for p in core.parameters()) + (vs + vt) * d + vt + (0 if tie_weights else vt * d)
+    assert ref.seq2seq_parameters(vs, vt, d, d_ff, n_enc, n_dec, tie_weights=tie_weights) == expected
+    model = ref.Seq2SeqTransformer(vs, vt, d_model=d, num_heads=4, num_encoder_layers=n_enc, num_decoder_layers=n_dec,
+                                   d_ff=d_ff, tie_weights=tie_weights)
+    assert sum(p.numel() for p in model.parameters()) == expected
+
+
+# --------------------------------------------------------------------------- masks (part 9)
+
+def test_seq2seq_masks_match_torch_causal_mask_and_padding():
+    src = torch.tensor([[5, 6, 7, 8], [9, 4, PAD, PAD]])
+    tgt = torch.tensor([[BOS, 3, 4, 5, 6], [BOS, 7, 8, PAD, PAD]])
+    enc, dec, mem = ref.seq2seq_masks(src, tgt)
+    allowed = ~torch.isinf(nn.Transformer.generate_square_subsequent_mask(5, dtype=torch.float64))
+    assert torch.equal(dec, allowed[None, None] & (tgt != PAD)[:, None, None, :])
+    assert torch.equal(enc, (src != PAD)[:, None, None, :]) and torch.equal(mem, enc)
+    assert torch.equal(dec[0, 0], causal_mask(5))
+    with pytest.raises(ValueError, match="one batch size"):
+        ref.seq2seq_masks(src, tgt[:1])

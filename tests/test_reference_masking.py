@@ -140,3 +140,57 @@ def test_other_errors_explain_themselves():
         ref.masked_attention(torch.randn(5, 4), torch.randn(7, 3), torch.randn(7, 6))
     with pytest.raises(ValueError, match="same number of positions L_k"):
         ref.masked_attention(torch.randn(5, 4), torch.randn(7, 4), torch.randn(6, 6))
+
+
+# ---- parts 6 to 8: the prefix-LM mask, the counts, the loss of a padded batch ----
+
+@pytest.mark.parametrize("lengths,prefixes", [([4, 3, 0, 6], [2, 0, 0, 6]), ([5], [5]), ([7, 7], [1, 6])])
+def test_prefix_lm_mask_matches_flex_attention_create_mask(lengths, prefixes):
+    """The same rule written as a flex-attention mask_mod, materialised by PyTorch."""
+    from torch.nn.attention.flex_attention import create_mask
+
+    lengths, prefixes = torch.tensor(lengths), torch.tensor(prefixes)
+    L = int(lengths.max())
+    expected = create_mask(lambda b, h, q, kv: (kv < lengths[b]) & ((kv <= q) | (kv < prefixes[b])),
+                           len(lengths), 1, L, L, device="cpu")
+    assert torch.equal(ref.prefix_lm_mask(lengths, prefixes, L), expected)
+
+
+def test_prefix_lm_padded_batch_equals_each_sequence_alone():
+    """Attention with the prefix-LM mask: at real positions, a padded batch gives what each sequence gives alone
+    with F.scaled_dot_product_attention and a mask built by hand (prefix block all True, causal elsewhere)."""
+    gen = torch.Generator().manual_seed(9)
+    lengths, prefixes = torch.tensor([6, 3, 5]), torch.tensor([2, 3, 0])
+    q, k, v = (torch.randn(3, 2, 6, 4, generator=gen, dtype=torch.float64) for _ in range(3))
+    out, _ = ref.masked_attention(q, k, v, ref.prefix_lm_mask(lengths, prefixes, 6))
+    for b, (n, p) in enumerate(zip(lengths.tolist(), prefixes.tolist())):
+        alone = torch.ones(n, n, dtype=torch.bool).tril()
+        alone[:, :p] = True
+        expected = F.scaled_dot_product_attention(q[b, :, :n], k[b, :, :n], v[b, :, :n], attn_mask=alone)
+        torch.testing.assert_close(out[b, :, :n], expected, **TOL)
+
+
+def test_counts_match_the_masks():
+    for n, p in [(320, 256), (7, 0), (7, 7), (0, 0)]:
+        assert ref.prefix_lm_pairs(n, p) == int(ref.prefix_lm_mask(torch.tensor([n]), torch.tensor([p]), n).sum())
+    for lengths in ([512, 100, 300, 37], [3, 0, 1]):
+        for causal in (False, True):
+            expected = 1 - ref.attention_mask(torch.tensor(lengths), max(lengths), causal=causal).double().mean().item()
+            assert abs(ref.masked_fraction(lengths, causal=causal) - expected) < 1e-12
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_masked_token_loss_matches_cross_entropy_ignore_index(dtype):
+    gen = torch.Generator().manual_seed(4)
+    lengths = torch.tensor([5, 0, 2, 6])
+    logits = torch.randn(4, 6, 9, generator=gen, dtype=dtype, requires_grad=True)
+    targets = torch.randint(0, 9, (4, 6), generator=gen)
+    real = torch.arange(6) < lengths[:, None]
+    loss = ref.masked_token_loss(logits, targets, lengths)
+    expected = F.cross_entropy(logits.reshape(-1, 9), targets.masked_fill(~real, -100).reshape(-1), ignore_index=-100)
+    tol = TOL if dtype == torch.float64 else dict(rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(loss, expected, **tol)
+    (grad,) = torch.autograd.grad(loss, logits)
+    (expected_grad,) = torch.autograd.grad(expected, logits)
+    torch.testing.assert_close(grad, expected_grad, **tol)
+    assert loss.dtype == dtype and torch.all(grad[~real] == 0)

@@ -8,12 +8,17 @@ implementations, in float64:
   ``timm.models.swin_transformer.WindowAttention``;
 * rotary embedding: timm's ``apply_rot_embed`` with the interleaved layout ``half=False`` (pairs (2i, 2i+1),
   the layout of RoFormer and of the reference) and timm's own frequencies from ``build_rotary_pos_embed``; timm's
-  ``half=True`` (pairs (i, i + d/2), GPT-NeoX / Llama code) equals the reference after a fixed permutation.
+  ``half=True`` (pairs (i, i + d/2), GPT-NeoX / Llama code) equals the reference after a fixed permutation;
+* resizing a learned table: timm's ``resample_abs_pos_embed`` (float32), and in float64 the separable resize (one
+  interpolation matrix per axis) of the grid read row by row;
+* the counts: the bias tables of timm's Swin ``WindowAttention`` and models, the ``pos_embed`` of timm's ViTs;
+* attention with RoPE: timm's ``apply_rot_embed`` on queries and keys, then ``F.scaled_dot_product_attention``.
 """
 import math
 
 import pytest
 import torch
+from timm.layers import resample_abs_pos_embed
 from timm.layers.pos_embed_sincos import apply_rot_embed, build_rotary_pos_embed, build_sincos2d_pos_embed
 from timm.models.swin_transformer import WindowAttention, get_relative_position_index
 
@@ -118,7 +123,8 @@ def test_relative_position_index_device_and_errors():
 # --------------------------------------------------------------------------- rotary embedding
 
 def timm_sin_cos(positions, d, base=10000.0, half=False):
-    """sin and cos of m * theta_i in timm's layouts: interleaved [f0, f0, f1, f1, ...] or half [f0, f1, ..., f0, f1, ...]."""
+    """sin and cos of m * theta_i in timm's layouts: interleaved [f0, f0, f1, f1, ...] or half
+    [f0, f1, ..., f0, f1, ...]."""
     theta = torch.tensor([base ** (-2 * i / d) for i in range(d // 2)], dtype=torch.float64)
     angles = positions.to(torch.float64)[..., None] * theta
     angles = torch.cat([angles, angles], -1) if half else angles.repeat_interleave(2, -1)
@@ -158,7 +164,8 @@ def test_rotary_properties():
     x = torch.randn(3, 30, 16, generator=gen, dtype=torch.float64)
     positions = torch.arange(30) * 11
     torch.testing.assert_close(ref.apply_rotary(x, positions).norm(dim=-1), x.norm(dim=-1), rtol=1e-13, atol=1e-13)
-    q, k = torch.randn(1, 16, generator=gen, dtype=torch.float64), torch.randn(1, 16, generator=gen, dtype=torch.float64)
+    q = torch.randn(1, 16, generator=gen, dtype=torch.float64)
+    k = torch.randn(1, 16, generator=gen, dtype=torch.float64)
     def score(m, n):
         return (ref.apply_rotary(q, torch.tensor([m])) @ ref.apply_rotary(k, torch.tensor([n])).T).item()
     for m, n in [(0, 0), (3, 8), (8, 3), (100, 1)]:
@@ -176,3 +183,97 @@ def test_rotary_dtypes_devices_and_errors():
         ref.apply_rotary(torch.randn(4, 5), torch.arange(4))
     with pytest.raises(ValueError, match="one position per token"):
         ref.apply_rotary(torch.randn(4, 6), torch.arange(3))
+
+
+# --------------------------------------------------------------------------- resizing a learned table (part 5)
+
+def axis_matrix(n_old, n_new, mode, antialias):
+    """(n_new, n_old): the 1-D resize along one axis, column j = the resized unit vector e_j."""
+    eye = torch.eye(n_old, dtype=torch.float64).reshape(n_old, 1, n_old, 1).expand(n_old, 1, n_old, 3)
+    resized = torch.nn.functional.interpolate(eye, size=(n_new, 3), mode=mode, align_corners=False, antialias=antialias)
+    return resized[..., 0].reshape(n_old, n_new).T
+
+
+RESIZES = [((14, 14), (24, 24), 1, "bicubic", True), ((4, 4), (7, 7), 1, "bicubic", False),
+           ((3, 5), (6, 4), 0, "bilinear", True), ((8, 6), (3, 5), 2, "bicubic", True),
+           ((6, 6), (4, 4), 1, "bilinear", False), ((5, 3), (5, 3), 1, "bicubic", True)]
+
+
+@pytest.mark.parametrize("old,new,prefix,mode,antialias", RESIZES)
+def test_resample_matches_timm_float32(old, new, prefix, mode, antialias):
+    table = torch.randn(1, prefix + old[0] * old[1], 6, generator=torch.Generator().manual_seed(sum(old) + sum(new)))
+    expected = resample_abs_pos_embed(table, list(new), list(old), num_prefix_tokens=prefix, interpolation=mode,
+                                      antialias=antialias)
+    torch.testing.assert_close(ref.resample_pos_embed(table, old, new, prefix, mode, antialias), expected,
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("old,new,prefix,mode,antialias", RESIZES)
+def test_resample_is_the_separable_resize_of_the_grid_float64(old, new, prefix, mode, antialias):
+    # independent of the reshape/permute: out[i, j] = sum_h,w A_h[i, h] grid[h, w] A_w[j, w], read row by row
+    table = torch.randn(1, prefix + old[0] * old[1], 5, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    out = ref.resample_pos_embed(table, old, new, prefix, mode, antialias)
+    assert out.dtype == torch.float64 and out.shape == (1, prefix + new[0] * new[1], 5)
+    grid = table[0, prefix:].reshape(*old, 5)
+    expected = torch.einsum("ih,hwc,jw->ijc", axis_matrix(old[0], new[0], mode, antialias), grid,
+                            axis_matrix(old[1], new[1], mode, antialias)).reshape(-1, 5)
+    torch.testing.assert_close(out[0, prefix:], expected, **TOL)
+    torch.testing.assert_close(out[0, :prefix], table[0, :prefix], rtol=0, atol=0)
+
+
+def test_resample_dtypes_devices_gradients_and_errors():
+    table = torch.randn(1, 1 + 16, 4, dtype=torch.float64, requires_grad=True)
+    out = ref.resample_pos_embed(table, (4, 4), (6, 6))
+    out.sum().backward()
+    assert table.grad is not None and table.grad[0, 0].eq(1).all()      # the class token's row passes through
+    for dtype in (torch.float16, torch.bfloat16):
+        assert ref.resample_pos_embed(table.detach().to(dtype), (4, 4), (6, 6)).dtype == dtype
+    meta = ref.resample_pos_embed(torch.empty(1, 10, 4, device="meta"), (3, 3), (5, 5))
+    assert meta.device.type == "meta" and meta.shape == (1, 26, 4)
+    with pytest.raises(ValueError, match="num_prefix_tokens"):
+        ref.resample_pos_embed(torch.zeros(1, 11, 4), (3, 3), (5, 5))
+
+
+# --------------------------------------------------------------------------- counts (part 6)
+
+@pytest.mark.parametrize("window_h,window_w,heads", [(7, 7, 3), (12, 12, 4), (4, 6, 2), (1, 5, 3)])
+def test_relative_bias_parameters_match_timm(window_h, window_w, heads):
+    attn = WindowAttention(dim=8 * heads, num_heads=heads, window_size=(window_h, window_w))
+    assert ref.relative_bias_parameters(window_h, window_w, heads) == attn.relative_position_bias_table.numel()
+
+
+@pytest.mark.parametrize("kw", [
+    dict(img_size=224, patch_size=4, window_size=7, embed_dim=24, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24)),
+    dict(img_size=(64, 96), patch_size=4, window_size=(4, 6), embed_dim=16, depths=(2, 1), num_heads=(1, 2))])
+def test_swin_relative_bias_parameters_match_timm(kw):
+    from timm.models.swin_transformer import SwinTransformer
+    model = SwinTransformer(**kw)
+    expected = sum(p.numel() for n, p in model.named_parameters() if n.endswith("relative_position_bias_table"))
+    assert ref.swin_relative_bias_parameters(kw["window_size"], kw["depths"], kw["num_heads"]) == expected
+    if kw["depths"] == (2, 2, 6, 2):
+        assert expected == 169 * (2 * 3 + 2 * 6 + 6 * 12 + 2 * 24)   # Swin-T
+
+
+@pytest.mark.parametrize("img,patch,dim,kw,prefix", [(224, 16, 768, {}, 1), ((32, 48), 8, 16, dict(reg_tokens=2), 3),
+                                                     (32, 8, 16, dict(class_token=False, global_pool="avg"), 0),
+                                                     ((48, 32), (16, 8), 24, {}, 1)])
+def test_vit_pos_embed_parameters_match_timm(img, patch, dim, kw, prefix):
+    from timm.models.vision_transformer import VisionTransformer
+    model = VisionTransformer(img_size=img, patch_size=patch, embed_dim=dim, depth=1, num_heads=2, **kw)
+    assert ref.vit_pos_embed_parameters(img, patch, dim, num_prefix_tokens=prefix) == model.pos_embed.numel()
+
+
+# --------------------------------------------------------------------------- attention with RoPE (part 7)
+
+@pytest.mark.parametrize("shape,offset,base", [((5, 4), 0, 1e4), ((2, 3, 7, 16), 40, 1e4), ((4, 6, 8), 1000, 100.0)])
+def test_rotary_attention_matches_timm_rope_and_torch_attention(shape, offset, base):
+    gen = torch.Generator().manual_seed(sum(shape) + offset)
+    q, k, v = (torch.randn(*shape, generator=gen, dtype=torch.float64) for _ in range(3))
+    positions = torch.arange(shape[-2]) + offset
+    sin, cos = timm_sin_cos(positions, shape[-1], base=base)
+    rotated_q, rotated_k = apply_rot_embed(q, sin, cos), apply_rot_embed(k, sin, cos)
+    expected = torch.nn.functional.scaled_dot_product_attention(rotated_q, rotated_k, v)
+    torch.testing.assert_close(ref.rotary_attention(q, k, v, positions, base=base), expected, rtol=1e-10, atol=1e-12)
+    # only the offsets matter
+    shifted = ref.rotary_attention(q, k, v, positions + 123, base=base)
+    torch.testing.assert_close(shifted, expected, rtol=1e-8, atol=1e-9)

@@ -157,3 +157,72 @@ def test_relative_position_bias_table_gets_the_gradient_of_timm():
     assert attn.relative_position_bias_table.grad is not None
     torch.testing.assert_close(attn.relative_position_bias_table.grad, timm_attn.relative_position_bias_table.grad,
                                rtol=1e-7, atol=1e-9)
+
+
+# --------------------------------------------------------------------------- parts the chapter does not print
+
+@pytest.mark.parametrize("resolution,window,shift", [((8, 8), 4, 2), ((7, 9), 4, 2), ((4, 12), 4, 2), ((3, 3), 4, 2),
+                                                     ((10, 6), (3, 4), (1, 2)), ((13, 11), (5, 3), (2, 1)),
+                                                     ((56, 56), 7, 3), ((8, 8), 4, 0)])
+def test_masked_pairs_counts_the_masked_entries_of_timms_block(resolution, window, shift):
+    block = ts.SwinTransformerBlock(8, resolution, num_heads=1, window_size=window, shift_size=shift)
+    expected = 0 if block.attn_mask is None else int((block.attn_mask == -100.0).sum())
+    assert ref.masked_pairs(*resolution, window, shift) == expected
+
+
+def test_masked_pairs_is_a_formula():
+    """A 7000 x 7000 map (a mask of about 5e9 entries) is counted at once; the count grows with the number of
+    windows in the last band only."""
+    assert ref.masked_pairs(7000, 7000, 7, 3) == 7000 * 7 * 7000 * 7 - (999 * 49 + 16 + 9) ** 2
+
+
+@pytest.mark.parametrize("dim,heads,resolution,window,shift,ratio", [
+    (96, 3, (56, 56), 7, 3, 4.0), (768, 24, (7, 7), 7, 0, 4.0), (8, 2, (7, 9), 4, 2, 4.0), (12, 3, (3, 3), 4, 2, 2.0),
+    (16, 2, (10, 6), (3, 4), (1, 2), 3.0), (6, 1, (5, 2), (7, 3), 0, 1.5), (8, 1, (16, 16), 16, 0, 4.0)])
+def test_block_parameters_and_macs_match_timm(dim, heads, resolution, window, shift, ratio):
+    from torch.utils.flop_counter import FlopCounterMode
+    block = ts.SwinTransformerBlock(dim, resolution, num_heads=heads, window_size=window, shift_size=shift,
+                                    mlp_ratio=ratio, device="meta").eval()
+    assert ref.block_parameters(dim, heads, resolution, window, ratio) == sum(p.numel() for p in block.parameters())
+    with FlopCounterMode(display=False) as counter:
+        block(torch.empty(1, *resolution, dim, device="meta"))
+    assert ref.block_macs(dim, resolution, window, ratio) == counter.get_total_flops() // 2
+
+
+def test_block_macs_with_one_window_is_the_chapters_global_attention_formula():
+    h = w = 12
+    c = 16
+    assert ref.block_macs(c, (h, w), 12, mlp_ratio=0) == 4 * h * w * c ** 2 + 2 * (h * w) ** 2 * c
+
+
+@pytest.mark.parametrize("img_size,patch_size,embed_dim,stages,window", [
+    (224, 4, 96, 4, 7), (256, 4, 96, 4, 7), (192, 4, 96, 4, 7), (40, 4, 16, 3, 4), ((24, 56), 2, 8, 4, (3, 5)),
+    ((50, 30), 2, 4, 3, (6, 4))])
+def test_stage_shapes_match_timms_model(img_size, patch_size, embed_dim, stages, window):
+    with torch.device("meta"):
+        model = timm.models.swin_transformer.SwinTransformer(
+            img_size=img_size, patch_size=patch_size, embed_dim=embed_dim, depths=(2,) * stages,
+            num_heads=(1,) * stages, window_size=window, num_classes=2)
+    expected = [(s.blocks[1].input_resolution[0], s.blocks[1].input_resolution[1], s.blocks[1].dim,
+                 tuple(s.blocks[1].window_size), tuple(s.blocks[1].shift_size)) for s in model.layers]
+    assert ref.stage_shapes(img_size, patch_size, embed_dim, stages, window) == expected
+
+
+def shuffled_expanding(expanding, x):
+    """Patch expanding written with F.pixel_shuffle (channels reordered to its (C/2, row, column) layout)."""
+    b, h, w, c = x.shape
+    pieces = expanding.expand(x).view(b, h, w, 2, 2, c // 2)            # (column parity, row parity, C/2)
+    y = pieces.permute(0, 5, 4, 3, 1, 2).reshape(b, 2 * c, h, w)
+    return expanding.norm(torch.nn.functional.pixel_shuffle(y, 2).permute(0, 2, 3, 1))
+
+
+@pytest.mark.parametrize("dim,shape", [(4, (2, 3, 3)), (8, (1, 2, 5)), (6, (3, 4, 2))])
+def test_patch_expanding_matches_pixel_shuffle_and_is_read_back_by_merging(dim, shape):
+    expanding = randomise(ref.PatchExpanding(dim, dtype=torch.float64))
+    x = torch.randn(*shape, dim, dtype=torch.float64)
+    out = expanding(x)
+    torch.testing.assert_close(out, shuffled_expanding(expanding, x), **TOL)
+    # patch merging's concatenation (x0, x1, x2, x3) of the output gives the four normalised pieces back in order
+    merged = torch.cat([out[:, 0::2, 0::2], out[:, 1::2, 0::2], out[:, 0::2, 1::2], out[:, 1::2, 1::2]], dim=-1)
+    pieces = expanding.norm(expanding.expand(x).view(*shape, 4, dim // 2)).flatten(-2)
+    torch.testing.assert_close(merged, pieces, **TOL)

@@ -5,7 +5,9 @@ import math
 import pytest
 import torch
 import torch.nn as nn
-from timm.models.tnt import TNT as TimmTNT, Block as TimmBlock, PixelEmbed as TimmPixelEmbed
+from timm.models.tnt import TNT as TimmTNT
+from timm.models.tnt import Block as TimmBlock
+from timm.models.tnt import PixelEmbed as TimmPixelEmbed
 
 from autograder.reference import load_reference
 from tests.helpers import randomise
@@ -105,3 +107,29 @@ def test_errors_explain_themselves():
         ref.inner_to_outer(torch.randn(5, 4, 3), torch.randn(2, 4, 8), nn.Identity(), nn.Linear(12, 8), nn.Identity())
     with pytest.raises(ValueError, match="divisible"):
         ref.Attention(10, 3)
+
+
+@pytest.mark.parametrize("batch,patches,words,dim,heads,qkv_bias", [
+    (2, 4, 4, 8, 2, False), (1, 9, 16, 6, 3, True), (3, 16, 4, 16, 4, True)])
+def test_inner_attention_as_one_sequence_matches_timm_attention(batch, patches, words, dim, heads, qkv_bias):
+    from timm.models.tnt import Attention as TimmAttention
+
+    timm = randomise(TimmAttention(dim, dim, num_heads=heads, qkv_bias=qkv_bias).double(), seed=words)
+    pixel_embed = torch.randn(batch * patches, words, dim, dtype=torch.float64)
+    out = ref.inner_attention_as_one_sequence(pixel_embed, patches, timm.qk, timm.v, timm.proj, heads)
+    torch.testing.assert_close(out, timm(pixel_embed), **TOL)
+    mask = ref.word_attention_mask(patches, words)
+    assert torch.equal(mask, torch.block_diag(*[torch.ones(words, words)] * patches).bool())
+
+
+@pytest.mark.parametrize("config,heads", [
+    (dict(img_size=224, patch_size=16, in_chans=3, num_classes=1000, embed_dim=384, inner_dim=24, depth=12,
+          first_stride=4), (4, 6)),
+    (dict(img_size=224, patch_size=16, in_chans=3, num_classes=1000, embed_dim=640, inner_dim=40, depth=12,
+          first_stride=4), (4, 10)),
+    (dict(img_size=20, patch_size=10, in_chans=2, num_classes=3, embed_dim=16, inner_dim=4, depth=3, first_stride=4,
+          mlp_ratio=1.5, qkv_bias=True), (2, 4))])
+def test_tnt_parameters_matches_timm(config, heads):
+    with torch.device("meta"):
+        timm = TimmTNT(**config, num_heads_inner=heads[0], num_heads_outer=heads[1])
+    assert ref.tnt_parameters(**config) == sum(p.numel() for p in timm.parameters())

@@ -17,7 +17,8 @@ TOL = dict(rtol=1e-10, atol=1e-10)
 
 
 
-@pytest.mark.parametrize("batch,chans,rows,cols,p", [(1, 1, 4, 4, 4), (2, 3, 2, 3, 4), (3, 2, 5, 1, 3), (1, 4, 1, 1, 7)])
+@pytest.mark.parametrize("batch,chans,rows,cols,p",
+                         [(1, 1, 4, 4, 4), (2, 3, 2, 3, 4), (3, 2, 5, 1, 3), (1, 4, 1, 1, 7)])
 def test_patchify_matches_unfold(batch, chans, rows, cols, p):
     images = torch.randn(batch, chans, rows * p, cols * p, dtype=torch.float64)
     expected = F.unfold(images, kernel_size=p, stride=p).view(batch, chans, p, p, -1).permute(0, 4, 2, 3, 1)
@@ -50,7 +51,8 @@ def test_mlp_and_block_match_timm(dim, heads, ratio, qkv_bias):
 CONFIGS = [dict(img_size=16, patch_size=4, in_chans=1, num_classes=10, embed_dim=64, depth=2, num_heads=2),
            dict(img_size=12, patch_size=3, in_chans=3, num_classes=5, embed_dim=24, depth=1, num_heads=3),
            dict(img_size=8, patch_size=8, in_chans=2, num_classes=4, embed_dim=8, depth=3, num_heads=1, qkv_bias=False),
-           dict(img_size=20, patch_size=2, in_chans=1, num_classes=3, embed_dim=12, depth=1, num_heads=2, mlp_ratio=2.0)]
+           dict(img_size=20, patch_size=2, in_chans=1, num_classes=3, embed_dim=12, depth=1, num_heads=2,
+                mlp_ratio=2.0)]
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"{c['img_size']}px-P{c['patch_size']}-C{c['in_chans']}")
@@ -91,3 +93,45 @@ def test_bad_image_sizes_raise_clear_errors():
         ref.patchify(torch.randn(12, 12), 3)
     with pytest.raises(ValueError, match="not divisible"):
         ref.PatchEmbed(img_size=10, patch_size=4)
+
+
+@pytest.mark.parametrize("batch,heads,grid,patch", [(1, 1, 2, 4), (2, 3, 3, 2), (3, 2, 4, 16)])
+def test_mean_attention_distance_matches_a_loop_over_queries_and_keys(batch, heads, grid, patch):
+    gen = torch.Generator().manual_seed(grid)
+    tokens = 1 + grid * grid
+    weights = (2 * torch.randn(batch, heads, tokens, tokens, generator=gen, dtype=torch.float64)).softmax(-1)
+    expected = torch.zeros(heads, dtype=torch.float64)
+    for h in range(heads):
+        for b in range(batch):
+            for i in range(tokens - 1):
+                row = weights[b, h, 1 + i, 1:] / weights[b, h, 1 + i, 1:].sum()
+                for j in range(tokens - 1):
+                    expected[h] += row[j] * patch * ((i // grid - j // grid) ** 2 + (i % grid - j % grid) ** 2) ** 0.5
+    expected /= batch * (tokens - 1)
+    torch.testing.assert_close(ref.mean_attention_distance(weights, grid, patch), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("config,heads", [
+    (dict(img_size=224, patch_size=16, in_chans=3, num_classes=1000, embed_dim=768, depth=12), 12),
+    (dict(img_size=384, patch_size=32, in_chans=3, num_classes=21843, embed_dim=1024, depth=24), 16),
+    (dict(img_size=12, patch_size=3, in_chans=2, num_classes=5, embed_dim=24, depth=3, mlp_ratio=2.0,
+          qkv_bias=False), 3)])
+def test_counts_match_timm_parameters_and_flop_counter(config, heads):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.device("meta"):
+        timm_vit = TimmViT(**config, num_heads=heads, global_pool="token", class_token=True)
+    with FlopCounterMode(display=False) as counter:
+        timm_vit(torch.empty(1, config["in_chans"], config["img_size"], config["img_size"], device="meta"))
+    assert ref.vit_parameters(**config) == sum(p.numel() for p in timm_vit.parameters())
+    assert ref.vit_macs(**config) == counter.get_total_flops() // 2
+
+
+@pytest.mark.parametrize("batch,chans,rows,cols,p", [(1, 1, 4, 4, 4), (2, 3, 2, 3, 4), (3, 2, 5, 1, 3)])
+def test_unpatchify_matches_fold_and_inverts_patchify(batch, chans, rows, cols, p):
+    images = torch.randn(batch, chans, rows * p, cols * p, dtype=torch.float64)
+    patches = ref.patchify(images, p)
+    columns = patches.reshape(batch, -1, p, p, chans).permute(0, 4, 2, 3, 1).reshape(batch, chans * p * p, -1)
+    expected = F.fold(columns, output_size=(rows * p, cols * p), kernel_size=p, stride=p)
+    assert torch.equal(ref.unpatchify(patches, p, rows * p, cols * p), expected)
+    assert torch.equal(expected, images)

@@ -1,17 +1,17 @@
-"""The stand-ins of split grading (autograder/remote.py + student_server.py), quickly, in one process.
+"""The stand-ins of split grading (autograder/protocol/), quickly, in one process.
 
 The student's side runs in a thread with its own namespace; requests and answers go through files exactly as with
 a real kernel.  (The isolation itself is tested end to end in tests/test_hostile.py.)
 """
 import threading
-import types
 
 import pytest
 import torch
 from torch import nn
 
-from autograder.remote import SERVER_SOURCE, Session, StudentCodeError, load_answer
-from autograder.sandbox import _Transport
+from autograder.protocol import codec
+from autograder.protocol.grader_channel import KernelChannel, kernel_source
+from autograder.protocol.grader_stand_ins import Session, StudentCodeError
 
 STUDENT_CODE = '''
 import torch
@@ -76,28 +76,26 @@ class InProcessKernel:
 
     def __init__(self, workdir):
         self.namespace = {}
-        exec(SERVER_SOURCE, self.namespace)
+        exec(kernel_source(), self.namespace)
         exec(STUDENT_CODE, self.namespace)
         self.workdir, self.count = workdir, 0
-        self.callbacks = _Transport.__new__(_Transport)
-        self.callbacks.workdir = workdir
-        self.session = Session(self)
-        self.callbacks.grader = types.SimpleNamespace(session=self.session)
+        self.callbacks = KernelChannel(client=None, workdir=workdir, deadline=0, cell_timeout=0)
+        self.session = self.callbacks.session = Session(self)
 
     def __call__(self, request):
         self.count += 1
         ask, answer = self.workdir / f"ask-{self.count}.pt", self.workdir / f"answer-{self.count}.pt"
-        torch.save(request, ask)
+        codec.write(request, ask)
         rng = torch.get_rng_state()   # the "kernel" shares this process: keep the grader's stream apart
         worker = threading.Thread(target=self.namespace["__course_serve__"], args=(str(ask), str(answer)))
         worker.start()
         while worker.is_alive():
-            self.callbacks._serve_callbacks()
+            self.callbacks.serve_callbacks()
             worker.join(0.001)
         torch.set_rng_state(rng)
         if not answer.exists():
             raise StudentCodeError("no answer")
-        return load_answer(answer.read_bytes())
+        return codec.read_plain(answer.read_bytes())
 
 
 @pytest.fixture

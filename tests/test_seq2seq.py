@@ -1,6 +1,5 @@
 """coursetools.seq2seq, the book's encoder/decoder: the task generator, the model against torch.nn.Transformer
 (float64, all parameters random, post-norm and pre-norm), the key/value cache, the loss and the schedule."""
-import math
 import warnings
 
 import pytest
@@ -22,7 +21,8 @@ TOL = dict(rtol=1e-10, atol=1e-12)
 @pytest.mark.parametrize("n,words", [
     (0, "zero"), (7, "seven"), (13, "thirteen"), (20, "twenty"), (21, "twenty one"), (100, "one hundred"),
     (105, "one hundred five"), (110, "one hundred ten"), (999, "nine hundred ninety nine"), (1000, "one thousand"),
-    (1001, "one thousand one"), (4072, "four thousand seventy two"), (12345, "twelve thousand three hundred forty five"),
+    (1001, "one thousand one"), (4072, "four thousand seventy two"),
+    (12345, "twelve thousand three hundred forty five"),
     (700000, "seven hundred thousand"), (999999, "nine hundred ninety nine thousand nine hundred ninety nine"),
 ])
 def test_number_to_words(n, words):
@@ -64,9 +64,11 @@ def test_task_is_deterministic_and_never_trains_on_held_out_numbers():
 def test_batch_is_padded_and_shifted():
     task = s2s.NumberToWords()
     batch = task.batch([4072, 7])
-    assert batch.src.tolist() == [[task.src_vocab.index[c] for c in "4072"], [task.src_vocab.index["7"]] + [s2s.PAD] * 3]
+    assert batch.src.tolist() == [[task.src_vocab.index[c] for c in "4072"],
+                                  [task.src_vocab.index["7"]] + [s2s.PAD] * 3]
     assert batch.tgt_in[:, 0].eq(s2s.BOS).all()
-    assert torch.equal(batch.tgt_in[:, 1:], batch.tgt_out[:, :-1].masked_fill(batch.tgt_out[:, :-1] == s2s.EOS, s2s.PAD))
+    shifted = batch.tgt_out[:, :-1]
+    assert torch.equal(batch.tgt_in[:, 1:], shifted.masked_fill(shifted == s2s.EOS, s2s.PAD))
     assert task.words(batch.tgt_out[0]) == "four thousand seventy two" and task.words(batch.tgt_out[1]) == "seven"
     assert batch.tgt_out[1].tolist() == [task.tgt_vocab.index["seven"], s2s.EOS] + [s2s.PAD] * 3
 
@@ -132,7 +134,8 @@ def test_kv_cache_gives_the_same_logits_and_tokens(norm_first):
     assert caches[0].length == 6 and caches[0].cross_k.shape == (4, 2, 5, 8)
     with torch.no_grad():
         model.out_proj.bias[s2s.EOS] += 1.0
-    cached, uncached = s2s.greedy_decode(model, src, 12, use_cache=True), s2s.greedy_decode(model, src, 12, use_cache=False)
+    cached = s2s.greedy_decode(model, src, 12, use_cache=True)
+    uncached = s2s.greedy_decode(model, src, 12, use_cache=False)
     assert torch.equal(cached, uncached)
 
 

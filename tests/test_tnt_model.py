@@ -2,7 +2,8 @@
 with every parameter randomised, the attention weights it returns are the ones it uses, any device and dtype."""
 import pytest
 import torch
-from timm.models.tnt import TNT as TimmTNT, Block as TimmBlock
+from timm.models.tnt import TNT as TimmTNT
+from timm.models.tnt import Block as TimmBlock
 
 from coursetools import tnt
 from tests.helpers import randomise

@@ -108,6 +108,7 @@ _RUNNER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow   # an IPython shell per variant
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
 @pytest.mark.parametrize("topic", TOPICS)
 def test_student_code_of_every_variant_runs(topic):
@@ -142,7 +143,8 @@ def test_bundles_hold_every_variant_and_apply(topic):
     for variants in groups.values():
         for cell in apply_bundle(reference, variants).cells:
             if cell.cell_type == "code":
-                ast.parse("\n".join(l for l in cell.source.splitlines() if not l.lstrip().startswith(("%", "!"))))
+                ast.parse("\n".join(line for line in cell.source.splitlines()
+                                     if not line.lstrip().startswith(("%", "!"))))
 
 
 @pytest.mark.parametrize("topic,bundle", GRADED, ids=[f"{t}:{b}" for t, b in GRADED])

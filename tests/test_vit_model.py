@@ -7,6 +7,7 @@ from timm.layers import PatchEmbed as TimmPatchEmbed
 from timm.models.vision_transformer import VisionTransformer as TimmViT
 
 from coursetools.vit import PatchEmbed, VisionTransformer, attention_rollout, patchify
+from tests.helpers import randomise
 
 TOL = dict(rtol=1e-10, atol=1e-10)
 
@@ -24,14 +25,6 @@ def timm_vit(**overrides):
     config = dict(img_size=16, patch_size=4, in_chans=1, num_classes=10, embed_dim=64, depth=2, num_heads=2,
                   mlp_ratio=4.0, qkv_bias=True, global_pool="token", class_token=True)
     return TimmViT(**{**config, **overrides}).double()
-
-
-def randomise(module, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype) * 0.5)
-    return module
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()) or "default")

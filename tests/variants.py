@@ -31,6 +31,8 @@ from typing import Callable, Union
 
 import nbformat
 
+from autograder.course import topics
+
 # where the code goes
 START = "start"      # before the first line of the solution cell
 END = "end"          # after the last line of the solution cell
@@ -511,7 +513,8 @@ SPECIFIC: dict[str, list[Variant]] = {
     "swin": SWIN,
 }
 
-VARIANTS: dict[str, list[Variant]] = {topic: GENERIC + own for topic, own in SPECIFIC.items()}
+# every topic gets the generic variants; its own (SPECIFIC) are optional
+VARIANTS: dict[str, list[Variant]] = {topic: GENERIC + SPECIFIC.get(topic, []) for topic in topics()}
 
 
 # --------------------------------------------------------------------------- graded bundles

@@ -55,3 +55,47 @@ ALTERNATIVES = [
                 "        out = out.transpose(1, 2).reshape(batch, len_q, self.d_model)  # merge heads\n",
                 "        out = out.permute(0, 2, 1, 3).flatten(start_dim=2)  # merge heads\n"),
 ]
+
+ALTERNATIVES += [
+    # part 3: split the packed output into q, k, v first, then each into heads
+    Alternative("packed-chunk-then-split-heads", "packed",
+                "q, k, v = qkv.view(batch, length, 3, self.num_heads, self.d_head).permute(2, 0, 3, 1, 4).unbind(dim=0)",
+                "q, k, v = (t.unflatten(-1, (self.num_heads, self.d_head)).transpose(1, 2) for t in qkv.chunk(3, dim=-1))"),
+    # part 4: no copies of keys and values: the query heads of a group become one longer block of queries
+    Alternative("gqa-queries-grouped-instead-of-keys-copied", "gqa",
+                "    group = q.shape[1] // k.shape[1]\n"
+                "    k = k.repeat_interleave(group, dim=1)  # (B, h, L_k, d_k): key/value head j serves query heads j*group..\n"
+                "    v = v.repeat_interleave(group, dim=1)\n"
+                "    return scaled_dot_product_attention(q, k, v, mask)\n",
+                "    b, h, len_q, d_k = q.shape\n"
+                "    g, len_k = k.shape[1], k.shape[2]\n"
+                "    if mask is not None:\n"
+                "        mask = mask.expand(b, h, len_q, len_k).reshape(b, g, h // g, len_q, len_k)\n"
+                "    out, weights = scaled_dot_product_attention(q.reshape(b, g, h // g, len_q, d_k), k[:, :, None],\n"
+                "                                                v[:, :, None], mask)  # (B, g, h/g, L_q, ...)\n"
+                "    return out.reshape(b, h, len_q, v.shape[-1]), weights.reshape(b, h, len_q, len_k)\n"),
+    Alternative("gqa-expand-and-reshape", "gqa",
+                "    k = k.repeat_interleave(group, dim=1)  # (B, h, L_k, d_k): key/value head j serves query heads j*group..\n"
+                "    v = v.repeat_interleave(group, dim=1)\n",
+                "    b, g = k.shape[:2]\n"
+                "    k = k[:, :, None].expand(b, g, group, *k.shape[2:]).reshape(b, g * group, *k.shape[2:])\n"
+                "    v = v[:, :, None].expand(b, g, group, *v.shape[2:]).reshape(b, g * group, *v.shape[2:])\n"),
+    # part 5: other ways to count
+    Alternative("costs-from-products-and-bits", "costs",
+                "    return batch * heads * len_q * len_k * dtype.itemsize\n",
+                "    return math.prod((batch, heads, len_q, len_k)) * torch.finfo(dtype).bits // 8\n"),
+    Alternative("mha-flops-written-out", "costs",
+                "    projections = 2 * batch * (2 * len_q + 2 * len_k) * d_model * d_model  # q and out on L_q rows; k and v on L_k\n"
+                "    return projections + attention_flops(batch, 1, len_q, len_k, d_model, d_model)  # h heads of d_model / h\n",
+                "    linear = lambda rows: 2 * batch * rows * d_model * d_model\n"
+                "    return linear(len_q) + 2 * linear(len_k) + linear(len_q) + 4 * batch * len_q * len_k * d_model\n"),
+    Alternative("gqa-parameters-layer-by-layer", "costs",
+                "    d_kv = num_kv_heads * (d_model // num_heads)          # output features of k_proj and of v_proj\n"
+                "    weights = 2 * d_model * d_model + 2 * d_kv * d_model  # q_proj, out_proj; k_proj, v_proj\n"
+                "    biases = 2 * d_model + 2 * d_kv if bias else 0\n"
+                "    return weights + biases\n",
+                "    d_head = d_model // num_heads\n"
+                "    shapes = [(d_model, d_model), (num_kv_heads * d_head, d_model), (num_kv_heads * d_head, d_model),\n"
+                "              (d_model, d_model)]\n"
+                "    return sum(out * inp + (out if bias else 0) for out, inp in shapes)\n"),
+]

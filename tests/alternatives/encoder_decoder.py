@@ -95,4 +95,39 @@ ALTERNATIVES = [
                 "    else:\n"
                 "        warnings.warn(f\"greedy_decode stopped at max_len={max_len} before every sequence ended\")\n"
                 "    return torch.stack(generated[1:], dim=1) if len(generated) > 1 else generated[0][:, None][:, 1:]\n"),
+    # beam search with Python lists, one decoder call per hypothesis
+    Alternative("beam-with-python-lists", "beam",
+                "    memory = model.encode(src)                                                  # (1, S, d_model)\n",
+                "    memory = model.encode(src)\n"
+                "    beam = [(torch.zeros((), dtype=memory.dtype, device=src.device), [bos_id], False)]\n"
+                "    for _ in range(max_len):\n"
+                "        candidates = []\n"
+                "        for score, seq, done in beam:\n"
+                "            if done:\n"
+                "                candidates.append((score, seq, True))\n"
+                "                continue\n"
+                "            prefix = torch.tensor([seq], dtype=torch.long, device=src.device)\n"
+                "            log_probs = model.decode(prefix, memory, src)[0, -1].log_softmax(-1)\n"
+                "            for token in range(len(log_probs)):\n"
+                "                candidates.append((score + log_probs[token], seq + [token], token == eos_id))\n"
+                "        candidates.sort(key=lambda c: -float(c[0]))\n"
+                "        beam = candidates[:beam_size]\n"
+                "        if all(done for _, _, done in beam):\n"
+                "            break\n"
+                "    score, seq, _ = beam[0]\n"
+                "    return torch.tensor(seq[1:], dtype=torch.long, device=src.device), score\n"),
+    # the counts as an inventory of Linear and LayerNorm modules
+    Alternative("counts-as-module-inventory", "counts",
+                "    attention = 4 * d_model * d_model + 4 * d_model         # W_Q, W_K, W_V, W_O and their biases\n"
+                "    feed_forward = 2 * d_model * d_ff + d_ff + d_model      # linear1 and linear2, with biases\n"
+                "    norms = 2 * 2 * d_model                                 # two LayerNorms: a scale and a shift each\n"
+                "    return attention + feed_forward + norms\n",
+                "    def linear(n_in, n_out):\n"
+                "        return n_in * n_out + n_out\n"
+                "    layer_norm = 2 * d_model\n"
+                "    return 4 * linear(d_model, d_model) + linear(d_model, d_ff) + linear(d_ff, d_model) + 2 * layer_norm\n"),
+    # the course's causal_mask helper from the setup cell
+    Alternative("masks-with-the-causal-mask-helper", "masks",
+                "causal = torch.ones(length, length, dtype=torch.bool, device=tgt.device).tril()",
+                "causal = causal_mask(length, device=tgt.device)"),
 ]

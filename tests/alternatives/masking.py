@@ -44,3 +44,38 @@ ALTERNATIVES = [
                 "    weights = masked_softmax(scores, mask)\n"
                 "    return torch.einsum(\"...ij,...jd->...id\", weights, v), weights\n"),
 ]
+
+ALTERNATIVES += [
+    # part 6: the formula in one broadcast expression
+    Alternative("prefix-mask-from-position-comparisons", "prefix_lm_mask",
+                "    prefix = padding_mask(prefix_lengths, max_len)           # (B, L): True at the prefix keys\n"
+                "    seen = causal_mask(max_len, device=lengths.device) | prefix[:, None, None, :]  # (B, 1, L, L)\n"
+                "    return keys[:, None, None, :] & seen\n",
+                "    j = torch.arange(max_len, device=lengths.device)   # keys, along the last axis\n"
+                "    i = j[:, None]                                      # queries\n"
+                "    return (j < lengths.view(-1, 1, 1, 1)) & ((j <= i) | (j < prefix_lengths.view(-1, 1, 1, 1)))\n"),
+    # part 6 from part 3: causal everywhere, or bidirectional where the key is in the prefix
+    Alternative("prefix-mask-from-attention-masks", "prefix_lm_mask",
+                "    seen = causal_mask(max_len, device=lengths.device) | prefix[:, None, None, :]  # (B, 1, L, L)\n"
+                "    return keys[:, None, None, :] & seen\n",
+                "    full = attention_mask(lengths, max_len, causal=False)\n"
+                "    return torch.where(prefix[:, None, None, :], full, attention_mask(lengths, max_len, causal=True))\n"),
+    # part 7: sums instead of closed forms
+    Alternative("counts-by-summing-rows", "counts",
+                "    bidirectional = prefix * prefix                                   # prefix queries see the whole prefix\n"
+                "    causal = (length * (length + 1) - prefix * (prefix + 1)) // 2    # query i >= prefix sees keys 0..i: i + 1 keys\n"
+                "    return bidirectional + causal\n",
+                "    return sum(max(i + 1, prefix) for i in range(length))  # row i: keys 0..i, or the whole prefix\n"),
+    Alternative("fraction-by-summing-rows", "counts",
+                "        if causal:  # query i sees keys j <= i with j < n: min(i + 1, n) keys, for every query i < L\n"
+                "            allowed += n * (n + 1) // 2 + (total - n) * n\n",
+                "        if causal:\n"
+                "            allowed += sum(min(i + 1, n) for i in range(total))\n"),
+    # part 8: other correct fixes
+    Alternative("loss-where-then-mean-over-real", "masked_token_loss",
+                "    return (per_token * real).sum() / real.sum()\n",
+                "    return torch.where(real, per_token, 0.0).sum() / real.sum().clamp(min=1)\n"),
+    Alternative("loss-with-ignore-index", "masked_token_loss",
+                "    return (per_token * real).sum() / real.sum()\n",
+                "    return F.cross_entropy(logits.reshape(-1, vocab), targets.masked_fill(~real, -100).reshape(-1))\n"),
+]

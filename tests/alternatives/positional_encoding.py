@@ -56,4 +56,22 @@ ALTERNATIVES = [
                 "    xw = x.to(work)\n"
                 "    rotated_half = torch.stack([-xw[..., 1::2], xw[..., 0::2]], dim=-1).flatten(-2)  # (-x1, x0, -x3, x2, ...)\n"
                 "    return (xw * cos + rotated_half * sin).to(x.dtype)\n"),
+    # the grid as an image by transposing and unflattening, and back with flatten
+    Alternative("resample-with-transpose-and-flatten", "resample",
+                "    image = grid.to(work).reshape(1, old_h, old_w, channels).permute(0, 3, 1, 2)   # (1, C, H, W)\n",
+                "    image = grid.to(work).transpose(1, 2).unflatten(2, (old_h, old_w))     # (1, C, H, W)\n"),
+    Alternative("resample-read-back-with-flatten", "resample",
+                "    grid = image.permute(0, 2, 3, 1).reshape(1, new_h * new_w, channels)     # back to rows, row by row\n",
+                "    grid = image.flatten(2).transpose(1, 2)\n"),
+    # the offsets counted one by one
+    Alternative("counts-by-enumerating-offsets", "counts",
+                "    return (2 * window_h - 1) * (2 * window_w - 1) * num_heads\n",
+                "    cells = [(r, c) for r in range(window_h) for c in range(window_w)]\n"
+                "    offsets = {(rq - rk, cq - ck) for rq, cq in cells for rk, ck in cells}\n"
+                "    return len(offsets) * num_heads\n"),
+    # PyTorch's attention on the rotated queries and keys
+    Alternative("rotary-attention-with-sdpa", "rotary_attention",
+                "    scores = q @ k.transpose(-2, -1) / math.sqrt(d)  # (..., L, L)\n"
+                "    return scores.softmax(dim=-1) @ v\n",
+                "    return torch.nn.functional.scaled_dot_product_attention(q, k, v)\n"),
 ]

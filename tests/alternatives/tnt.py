@@ -36,3 +36,32 @@ ALTERNATIVES = [
                 "        patch_embed = inner_to_outer(pixel_embed, patch_embed, self.norm1_proj, self.proj, self.norm2_proj)\n"
                 "        patch_embed = residual(residual(patch_embed, self.norm_out, self.attn_out), self.norm_mlp, self.mlp)\n"),
 ]
+
+ALTERNATIVES += [
+    # the block-diagonal mask as a Kronecker product, and an additive mask instead of masked_fill
+    Alternative("mask-as-kronecker-product", "inner_attention",
+                "    patch = torch.arange(num_patches * num_words, device=device) // num_words   # the patch of every word\n"
+                "    return patch[:, None] == patch[None, :]\n",
+                "    blocks = torch.kron(torch.eye(num_patches, device=device), torch.ones(num_words, num_words, device=device))\n"
+                "    return blocks > 0\n"),
+    Alternative("additive-mask", "inner_attention",
+                "    scores = scores.masked_fill(~allowed, float(\"-inf\"))\n",
+                "    scores = scores + torch.zeros_like(scores).masked_fill(~allowed, float(\"-inf\"))\n"),
+    Alternative("mask-with-repeat-interleave", "inner_attention",
+                "    patch = torch.arange(num_patches * num_words, device=device) // num_words   # the patch of every word\n",
+                "    patch = torch.arange(num_patches, device=device).repeat_interleave(num_words)\n"),
+    # the count written as a list of parameter shapes
+    Alternative("tnt-parameters-from-shapes", "tnt_parameters",
+                "    return words + stem + sentences + depth * (inner + projection + outer) + layer_norm(C) + C * num_classes + num_classes\n",
+                "    m = math.ceil(patch_size / first_stride)\n"
+                "    def attn_shapes(d):\n"
+                "        return [(2 * d, d), (d, d), (d, d), (d,)] + ([(2 * d,), (d,)] if qkv_bias else [])\n"
+                "    def mlp_shapes(d, h):\n"
+                "        return [(h, d), (h,), (d, h), (d,)]\n"
+                "    block = ([(c,)] * 4 + attn_shapes(c) + mlp_shapes(c, 4 * c) + [(m * m * c,)] * 2 + [(C, m * m * c)]\n"
+                "             + [(C,)] * 6 + attn_shapes(C) + mlp_shapes(C, hidden))\n"
+                "    shapes = [(c, in_chans, 7, 7), (c,), (1, c, m, m), (m * m * c,), (m * m * c,), (C, m * m * c), (C,),\n"
+                "              (C,), (C,), (1, 1, C), (1, num_patches + 1, C)] + block * depth + [(C,), (C,), (num_classes, C),\n"
+                "              (num_classes,)]\n"
+                "    return sum(math.prod(shape) for shape in shapes)\n"),
+]

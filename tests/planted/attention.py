@@ -1,5 +1,5 @@
 """Planted bugs for the exercise "attention" (see tests/planted_bugs.py)."""
-from tests.planted_bugs import PlantedBug
+from tests.planted_bugs import PlantedBug, Warned
 
 BUGS = [
     PlantedBug("no-scaling", "sdpa",
@@ -71,4 +71,110 @@ BUGS = [
     PlantedBug("output-projection-weight-read-through-data", "mha",
                "return self.out_proj(out), weights",
                "return F.linear(out, self.out_proj.weight.data, self.out_proj.bias), weights"),
+]
+
+# ---- part 3, find and fix the bug (the reference is the fixed PackedSelfAttention) ----
+PACKED_FIXED = "q, k, v = qkv.view(batch, length, 3, self.num_heads, self.d_head).permute(2, 0, 3, 1, 4).unbind(dim=0)"
+BUGS += [
+    # q, k, v interleaved per head (the layout of some other libraries), not nn.MultiheadAttention's [W^Q; W^K; W^V]
+    PlantedBug("packed-qkv-read-as-interleaved-per-head", "packed",
+               PACKED_FIXED,
+               "q, k, v = qkv.view(batch, length, self.num_heads, 3, self.d_head).permute(3, 0, 2, 1, 4).unbind(dim=0)"),
+    PlantedBug("packed-keys-and-values-swapped", "packed",
+               PACKED_FIXED, PACKED_FIXED.replace("q, k, v =", "q, v, k =")),
+    PlantedBug("packed-tokens-and-heads-not-swapped", "packed",
+               PACKED_FIXED, PACKED_FIXED.replace("permute(2, 0, 3, 1, 4)", "permute(2, 0, 1, 3, 4)")),
+    PlantedBug("packed-scaled-by-sqrt-of-d-model", "packed",
+               "/ math.sqrt(self.d_head)", "/ math.sqrt(d_model)"),
+    PlantedBug("packed-heads-merged-without-transpose", "packed",
+               "out = (weights @ v).transpose(1, 2).reshape(batch, length, d_model)",
+               "out = (weights @ v).reshape(batch, length, d_model)"),
+]
+
+# ---- part 4, grouped-query attention ----
+GQA_EXPAND = ("    k = k.repeat_interleave(group, dim=1)  # (B, h, L_k, d_k): key/value head j serves query heads j*group..\n"
+              "    v = v.repeat_interleave(group, dim=1)\n")
+BUGS += [
+    # query head i then uses key/value head i % g instead of i // (h // g)
+    PlantedBug("gqa-heads-tiled-with-repeat", "gqa", GQA_EXPAND,
+               "    k = k.repeat(1, group, 1, 1)\n    v = v.repeat(1, group, 1, 1)\n"),
+    PlantedBug("gqa-values-not-expanded", "gqa", GQA_EXPAND,
+               "    k = k.repeat_interleave(group, dim=1)\n"),
+    PlantedBug("gqa-no-divisibility-check", "gqa",
+               "    if q.shape[1] % k.shape[1] != 0:\n", "    if False:\n"),
+    PlantedBug("gqa-keys-and-values-heads-not-compared", "gqa",
+               "    if k.shape[1] != v.shape[1]:\n", "    if False:\n"),
+    PlantedBug("gqa-group-size-inverted", "gqa",
+               "group = q.shape[1] // k.shape[1]", "group = max(k.shape[1] // q.shape[1], 1)"),
+    PlantedBug("gqa-keys-detached", "gqa",
+               "    k = k.repeat_interleave(group, dim=1)  #", "    k = k.detach().repeat_interleave(group, dim=1)  #"),
+]
+
+# ---- part 5, what attention costs ----
+BUGS += [
+    PlantedBug("flops-multiply-add-counted-once", "costs",
+               "    scores = 2 * len_q * len_k * d_k    #", "    scores = len_q * len_k * d_k    #"),
+    PlantedBug("flops-values-assumed-as-wide-as-keys", "costs",
+               "mixing = 2 * len_q * len_k * d_v", "mixing = 2 * len_q * len_k * d_k"),
+    PlantedBug("flops-per-head-only", "costs",
+               "return batch * heads * (scores + mixing)", "return batch * (scores + mixing)"),
+    PlantedBug("bytes-counted-in-bits", "costs",
+               "len_k * dtype.itemsize", "len_k * torch.finfo(dtype).bits"),
+    PlantedBug("bytes-assume-float32", "costs",
+               "len_k * dtype.itemsize", "len_k * 4"),
+    # the chapter's self-attention count 8 L d^2 + 4 L^2 d, with L_q for every length
+    PlantedBug("mha-flops-self-attention-formula", "costs",
+               "projections = 2 * batch * (2 * len_q + 2 * len_k) * d_model * d_model",
+               "projections = 2 * batch * 4 * len_q * d_model * d_model"),
+    PlantedBug("mha-flops-output-projection-forgotten", "costs",
+               "(2 * len_q + 2 * len_k) * d_model", "(len_q + 2 * len_k) * d_model"),
+    PlantedBug("mha-flops-attention-products-forgotten", "costs",
+               "return projections + attention_flops(batch, 1, len_q, len_k, d_model, d_model)",
+               "return projections"),
+    PlantedBug("gqa-parameters-keys-as-wide-as-queries", "costs",
+               "d_kv = num_kv_heads * (d_model // num_heads)", "d_kv = d_model"),
+    PlantedBug("gqa-parameters-biases-forgotten", "costs",
+               "biases = 2 * d_model + 2 * d_kv if bias else 0", "biases = 0"),
+    PlantedBug("gqa-parameters-one-kv-projection", "costs",
+               "weights = 2 * d_model * d_model + 2 * d_kv * d_model", "weights = 2 * d_model * d_model + d_kv * d_model"),
+]
+
+# ---- mistakes the chapter warns about: each fails a *visible* test cell, with a message naming the concept ----
+WARNED = [
+    Warned("heads-split-by-reshape", "mha",
+           "return x.view(batch, length, self.num_heads, self.d_head).transpose(1, 2)",
+           "return x.reshape(batch, self.num_heads, length, self.d_head)",
+           warning="Splitting heads: `view` + `transpose`, not `reshape`", caught_by="test_mha_visible",
+           says="split and merge heads"),
+    Warned("heads-merged-without-transpose", "mha",
+           "out = out.transpose(1, 2).reshape(batch, len_q, self.d_model)",
+           "out = out.reshape(batch, len_q, self.d_model)",
+           warning="Splitting heads: `view` + `transpose`, not `reshape`", caught_by="test_mha_visible",
+           says="split and merge heads"),
+    Warned("packed-heads-split-by-reshape", "packed",
+           PACKED_FIXED,
+           "q, k, v = qkv.reshape(batch, 3, self.num_heads, length, self.d_head).unbind(dim=1)",
+           warning="Splitting heads: `view` + `transpose`, not `reshape`", caught_by="test_packed_visible",
+           says="whole tokens"),
+    Warned("large-negative-fill-overflows-float16", "sdpa", 'float("-inf")', "-1e9",
+           warning="Scaled dot-product attention", caught_by="test_sdpa_visible", says="fit in float16"),
+    Warned("not-scaled", "sdpa",
+           "scores = q @ k.transpose(-2, -1) / math.sqrt(d_k)", "scores = q @ k.transpose(-2, -1)",
+           warning="Why divide by", caught_by="test_sdpa_visible", says="sqrt(d_k)"),
+    Warned("scaled-by-d-k-not-its-square-root", "sdpa",
+           "scores = q @ k.transpose(-2, -1) / math.sqrt(d_k)", "scores = q @ k.transpose(-2, -1) / d_k",
+           warning="Why divide by", caught_by="test_sdpa_visible", says="sqrt(d_k)"),
+    Warned("softmax-over-the-queries", "sdpa",
+           "weights = scores.softmax(dim=-1)", "weights = scores.softmax(dim=-2)",
+           warning="Scaled dot-product attention", caught_by="test_sdpa_visible", says="softmax runs over the keys"),
+    Warned("mask-applied-after-the-softmax", "sdpa",
+           '        scores = scores.masked_fill(~mask, float("-inf"))\n    weights = scores.softmax(dim=-1)',
+           "        weights = scores.softmax(dim=-1).masked_fill(~mask, 0.0)\n"
+           "        return weights @ v, weights\n    weights = scores.softmax(dim=-1)",
+           warning="Scaled dot-product attention", caught_by="test_sdpa_visible", says="before the softmax"),
+    # nn.MultiheadAttention's convention (True = masked out) used with ours
+    Warned("mask-polarity-of-nn-multiheadattention", "sdpa",
+           'scores.masked_fill(~mask, float("-inf"))', 'scores.masked_fill(mask, float("-inf"))',
+           warning="Agreement with `torch.nn.MultiheadAttention`", caught_by="test_sdpa_visible",
+           says="True = may attend"),
 ]

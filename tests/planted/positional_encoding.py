@@ -1,5 +1,5 @@
 """Planted bugs for the exercise "positional_encoding" (see tests/planted_bugs.py)."""
-from tests.planted_bugs import PlantedBug
+from tests.planted_bugs import PlantedBug, Warned
 
 BUGS = [
     PlantedBug("sin-cos-swapped", "sinusoidal",
@@ -75,4 +75,93 @@ BUGS = [
     PlantedBug("learned-input-detached", "learned",
                "return x + self.pos_embed[:length]",
                "return x.detach() + self.pos_embed[:length]"),
+    # --- part 5, resample_pos_embed
+    # the grid read column by column: the table's rows taken as a W x H image
+    PlantedBug("resample-grid-read-column-by-column", "resample",
+               "image = grid.to(work).reshape(1, old_h, old_w, channels).permute(0, 3, 1, 2)",
+               "image = grid.to(work).reshape(1, old_w, old_h, channels).permute(0, 3, 2, 1)"),
+    # (1, H * W, C) reshaped straight to (1, C, H, W): features and patches mixed up
+    PlantedBug("resample-reshape-without-permute", "resample",
+               "image = grid.to(work).reshape(1, old_h, old_w, channels).permute(0, 3, 1, 2)",
+               "image = grid.to(work).reshape(1, channels, old_h, old_w)"),
+    PlantedBug("resample-align-corners", "resample",
+               "align_corners=False,", "align_corners=True,"),
+    PlantedBug("resample-antialias-ignored", "resample",
+               "antialias=antialias)", "antialias=False)"),
+    PlantedBug("resample-mode-ignored", "resample",
+               "mode=mode,", "mode=\"bicubic\","),
+    PlantedBug("resample-class-token-dropped", "resample",
+               "return torch.cat([prefix, grid.to(pos_embed.dtype)], dim=1)",
+               "return grid.to(pos_embed.dtype)"),
+    PlantedBug("resample-prefix-after-the-grid", "resample",
+               "return torch.cat([prefix, grid.to(pos_embed.dtype)], dim=1)",
+               "return torch.cat([grid.to(pos_embed.dtype), prefix], dim=1)"),
+    # timm's habit: always float32, so float64 tables lose precision
+    PlantedBug("resample-always-in-float32", "resample",
+               "work = torch.promote_types(pos_embed.dtype, torch.float32)",
+               "work = torch.float32"),
+    PlantedBug("resample-grid-detached", "resample",
+               "prefix, grid = pos_embed[:, :num_prefix_tokens], pos_embed[:, num_prefix_tokens:]",
+               "prefix, grid = pos_embed[:, :num_prefix_tokens], pos_embed.detach()[:, num_prefix_tokens:]"),
+    # --- part 6, counts
+    PlantedBug("bias-table-without-heads", "counts",
+               "return (2 * window_h - 1) * (2 * window_w - 1) * num_heads",
+               "return (2 * window_h - 1) * (2 * window_w - 1)"),
+    PlantedBug("bias-table-square-window-assumed", "counts",
+               "return (2 * window_h - 1) * (2 * window_w - 1) * num_heads",
+               "return (2 * window_h - 1) ** 2 * num_heads"),
+    # a free bias per (query, key) pair instead of per offset
+    PlantedBug("bias-per-pair-not-per-offset", "counts",
+               "return (2 * window_h - 1) * (2 * window_w - 1) * num_heads",
+               "return (window_h * window_w) ** 2 * num_heads"),
+    PlantedBug("swin-one-table-per-stage", "counts",
+               "sum(depth * relative_bias_parameters(window_h, window_w, heads)",
+               "sum(relative_bias_parameters(window_h, window_w, heads)"),
+    PlantedBug("vit-table-without-prefix-rows", "counts",
+               "return (num_prefix_tokens + (img_h // patch_h) * (img_w // patch_w)) * embed_dim",
+               "return ((img_h // patch_h) * (img_w // patch_w)) * embed_dim"),
+    PlantedBug("vit-patch-height-used-twice", "counts",
+               "(img_w // patch_w)) * embed_dim", "(img_w // patch_h)) * embed_dim"),
+    # --- part 7, rotary_attention (find and fix the bug): the given bug, and others
+    PlantedBug("rotary-attention-values-rotated-as-given", "rotary_attention",
+               "q, k = rotate(q), rotate(k)", "q, k, v = rotate(q), rotate(k), rotate(v)"),
+    PlantedBug("rotary-attention-only-queries-rotated", "rotary_attention",
+               "q, k = rotate(q), rotate(k)", "q = rotate(q)"),
+    PlantedBug("rotary-attention-not-scaled", "rotary_attention",
+               "scores = q @ k.transpose(-2, -1) / math.sqrt(d)", "scores = q @ k.transpose(-2, -1)"),
+    PlantedBug("rotary-attention-softmax-over-queries", "rotary_attention",
+               "return scores.softmax(dim=-1) @ v", "return scores.softmax(dim=-2) @ v"),
+]
+
+# Mistakes the chapter warns about, each caught by a visible test whose message names the concept.
+WARNED = [
+    Warned("sin-and-cos-swapped", "sinusoidal",
+           "torch.stack([angles.sin(), angles.cos()], dim=-1)", "torch.stack([angles.cos(), angles.sin()], dim=-1)",
+           warning="Check your understanding", caught_by="test_sinusoidal_visible", says="PE(0)"),
+    Warned("concatenated-layout-instead-of-interleaved", "sinusoidal",
+           "pe = torch.stack([angles.sin(), angles.cos()], dim=-1)                # (max_len, d_model / 2, 2)\n"
+           "    return pe.flatten(-2).to(dtype)",
+           "pe = torch.cat([angles.sin(), angles.cos()], dim=-1)\n"
+           "    return pe.to(dtype)",
+           warning="Two layouts of the same encoding", caught_by="test_sinusoidal_visible", says="interleaved"),
+    Warned("learned-table-read-beyond-max-len", "learned",
+           "        if length > self.max_len:\n            raise",
+           "        if False:\n            raise",
+           warning="Learned absolute embeddings", caught_by="test_learned_visible", says="no embedding for position"),
+    Warned("relative-offset-key-minus-query", "relative_index",
+           "offsets = coords[:, :, None] - coords[:, None, :]",
+           "offsets = coords[:, None, :] - coords[:, :, None]",
+           warning="Relative positions", caught_by="test_relative_index_visible",
+           says="offset = query position minus key position"),
+    Warned("rope-half-split-pairs", "rope",
+           "x_even, x_odd = x[..., 0::2].to(work), x[..., 1::2].to(work)",
+           "x_even, x_odd = x[..., : d // 2].to(work), x[..., d // 2 :].to(work)",
+           warning="Rotary position embedding (RoPE)", caught_by="test_rope_visible", says="interleaved"),
+    Warned("resized-table-loses-the-class-token", "resample",
+           "return torch.cat([prefix, grid.to(pos_embed.dtype)], dim=1)",
+           "return grid.to(pos_embed.dtype)",
+           warning="Learned absolute embeddings", caught_by="test_resample_visible", says="class token"),
+    Warned("rope-rotates-the-values-too", "rotary_attention",
+           "q, k = rotate(q), rotate(k)", "q, k, v = rotate(q), rotate(k), rotate(v)",
+           warning="Rotary position embedding (RoPE)", caught_by="test_rotary_attention_visible", says="offsets"),
 ]

@@ -1,5 +1,5 @@
 """Planted bugs for the exercise "tnt" (see tests/planted_bugs.py)."""
-from tests.planted_bugs import PlantedBug
+from tests.planted_bugs import PlantedBug, Warned
 
 BUGS = [
     # the issue's four: class token updated, inner attention over the whole image, no word positions, unfold order
@@ -69,4 +69,92 @@ BUGS = [
     PlantedBug("words-detached-before-projection", "inner_to_outer",
                "update = norm2_proj(proj(norm1_proj(words)))",
                "update = norm2_proj(proj(norm1_proj(words.detach())))"),
+]
+
+# the word embedding as the legacy variant computes it: one convolution over the whole image, then cut, so that the
+# words at a patch border see the neighbouring patch
+BUGS += [
+    PlantedBug("word-convolution-over-the-whole-image", "pixel_embed",
+               "        patches = F.unfold(x, kernel_size=p, stride=p)                                  # (B, C_in * p * p, N)\n"
+               "        patches = patches.transpose(1, 2).reshape(batch * self.num_patches, channels, p, p)  # (B * N, C_in, p, p)\n"
+               "        words = self.proj(patches) + pixel_pos                                          # (B * N, c, m, m)\n",
+               "        m, side = self.word_grid, self.img_size // p\n"
+               "        grid = self.proj(x)                                                             # the whole image at once\n"
+               "        words = grid.reshape(batch, -1, side, m, side, m).permute(0, 2, 4, 1, 3, 5)\n"
+               "        words = words.reshape(batch * self.num_patches, -1, m, m) + pixel_pos\n"),
+]
+
+# the inner attention as one masked sequence, find and fix the bug (part 4): the given bug and others
+BUGS += [
+    PlantedBug("mask-given-bug-words-grouped-by-position", "inner_attention",
+               "patch = torch.arange(num_patches * num_words, device=device) // num_words",
+               "patch = torch.arange(num_patches * num_words, device=device) % num_patches"),
+    PlantedBug("mask-not-applied", "inner_attention",
+               "    scores = scores.masked_fill(~allowed, float(\"-inf\"))\n", ""),
+    PlantedBug("mask-inverted", "inner_attention",
+               "scores.masked_fill(~allowed, float(\"-inf\"))", "scores.masked_fill(allowed, float(\"-inf\"))"),
+    PlantedBug("mask-on-the-default-device", "inner_attention",
+               "allowed = word_attention_mask(num_patches, num_words, device=x.device)",
+               "allowed = word_attention_mask(num_patches, num_words)"),
+    PlantedBug("scores-scaled-by-the-width", "inner_attention",
+               "/ math.sqrt(head_dim)", "/ math.sqrt(dim)"),
+    PlantedBug("softmax-over-the-queries", "inner_attention",
+               "scores.softmax(dim=-1)", "scores.softmax(dim=-2)"),
+    # the words of an image sequenced word position by word position, not patch after patch
+    PlantedBug("words-sequenced-position-major", "inner_attention",
+               "x = pixel_embed.reshape(batch, length, dim)  ",
+               "x = pixel_embed.reshape(batch, num_patches, num_words, dim).transpose(1, 2).reshape(batch, length, dim)  "),
+    PlantedBug("no-multiple-check", "inner_attention",
+               "if batch_patches % num_patches != 0:", "if batch_patches < num_patches:"),
+]
+
+# counting TNT's parameters (part 5)
+BUGS += [
+    PlantedBug("params-inner-mlp-uses-mlp-ratio", "tnt_parameters",
+               "(c * 4 * c + 4 * c + 4 * c * c + c)",
+               "(c * int(c * mlp_ratio) + int(c * mlp_ratio) + int(c * mlp_ratio) * c + c)"),
+    PlantedBug("params-block-projection-with-bias", "tnt_parameters",
+               "projection = layer_norm(num_words * c) + num_words * c * C + layer_norm(C)",
+               "projection = layer_norm(num_words * c) + num_words * c * C + C + layer_norm(C)"),
+    PlantedBug("params-stem-projection-without-bias", "tnt_parameters",
+               "stem = layer_norm(num_words * c) + num_words * c * C + C + layer_norm(C)",
+               "stem = layer_norm(num_words * c) + num_words * c * C + layer_norm(C)"),
+    PlantedBug("params-no-word-positions", "tnt_parameters",
+               "words = 7 * 7 * in_chans * c + c + c * num_words", "words = 7 * 7 * in_chans * c + c"),
+    PlantedBug("params-sentence-positions-without-class-row", "tnt_parameters",
+               "sentences = C + (num_patches + 1) * C", "sentences = C + num_patches * C"),
+    PlantedBug("params-patch-sized-kernel", "tnt_parameters",
+               "words = 7 * 7 * in_chans", "words = patch_size * patch_size * in_chans"),
+    PlantedBug("params-words-floor-division", "tnt_parameters",
+               "num_words = math.ceil(patch_size / first_stride) ** 2", "num_words = (patch_size // first_stride) ** 2"),
+    PlantedBug("params-v-never-biased", "tnt_parameters",
+               "2 * dim * dim + 2 * dim * bias + dim * dim + dim * bias", "2 * dim * dim + 2 * dim * bias + dim * dim"),
+    PlantedBug("params-one-attention-shape-for-both", "tnt_parameters",
+               "inner = layer_norm(c) + attention(c)", "inner = layer_norm(c) + attention(C)"),
+]
+
+
+def _bug(name: str) -> PlantedBug:
+    return next(bug for bug in BUGS if bug.name == name)
+
+
+def _warned(name: str, warning: str, caught_by: str, says: str) -> Warned:
+    bug = _bug(name)
+    return Warned(bug.name, bug.cell, bug.old, bug.new, warning=warning, caught_by=caught_by, says=says)
+
+
+# the mistakes the chapter warns about, each caught by a visible test cell with a message that names the concept
+WARNED = [
+    _warned("word-convolution-over-the-whole-image", "The pixel (word) embedding", "test_pixel_embed_visible",
+            "patch border"),
+    _warned("word-position-embedding-missing", "Two position embeddings, and the words → sentence projection",
+            "test_pixel_embed_visible", "pixel_pos"),
+    _warned("projection-added-to-class-token", "Two position embeddings, and the words → sentence projection",
+            "test_inner_to_outer_visible", "class token"),
+    _warned("words-concatenated-feature-major", "Two position embeddings, and the words → sentence projection",
+            "test_inner_to_outer_visible", "word after word"),
+    _warned("inner-attention-across-patches", "The TNT block", "test_block_visible", "same patch"),
+    _warned("mask-given-bug-words-grouped-by-position", "The TNT block", "test_inner_attention_visible", "same patch"),
+    _warned("params-inner-mlp-uses-mlp-ratio", "The TNT block", "test_tnt_parameters_visible", "inner MLP"),
+    _warned("params-block-projection-with-bias", "The TNT block", "test_tnt_parameters_visible", "no bias"),
 ]

@@ -1,12 +1,8 @@
-"""The grader's side of split grading: stand-ins for the student's functions, classes and modules.
+"""Runs in the grader: stand-ins for the student's functions, classes and modules (see ``__init__.py``).
 
-A graded test cell runs in the grader's own process, never in the student's kernel.  Each name the test uses that
-the student defined (``scaled_dot_product_attention``, ``MultiHeadAttention``, ...) is bound to a stand-in from this
-module.  Calling a stand-in sends the arguments to the student's kernel (``student_server.py``), which runs the
-student's code and sends back the result.  What comes back is loaded with ``torch.load(weights_only=True)``: only
-tensors, numbers, strings, tuples, lists and dicts, never an object with code of its own (so no "always equal"
-objects), and the comparisons, ``assert`` statements and reference solution all live in a process the student's code
-never touched (so no patched ``torch.allclose``, no assert-stripping transformer, no redefined builtins).
+Each name a test uses that the student defined (``scaled_dot_product_attention``, ``MultiHeadAttention``, ...) is
+bound to a stand-in from this module. Calling a stand-in sends the arguments to the student's kernel
+(``kernel_server.py``), which runs the student's code and sends back tensors and plain data only.
 
 A student's ``nn.Module`` appears on the grader's side as a :class:`Mirror`: a real ``nn.Module`` with the same
 submodules, parameters, buffers and simple attributes, so tests can copy weights in, randomise parameters,
@@ -18,9 +14,7 @@ from __future__ import annotations
 
 import builtins
 import copy
-import io
 import itertools
-from pathlib import Path
 from typing import Callable
 
 import torch
@@ -31,11 +25,6 @@ Transport = Callable[[dict], dict]   # request -> answer; raises StudentCodeErro
 
 class StudentCodeError(RuntimeError):
     """The student's kernel did not answer (it exited, crashed, or broke the grading helper)."""
-
-
-def load_answer(data: bytes):
-    """Only plain data crosses from the student's kernel: tensors, numbers, strings, containers."""
-    return torch.load(io.BytesIO(data), weights_only=True)
 
 
 def _exception(name: str, message: str) -> BaseException:
@@ -87,14 +76,14 @@ class Session:
         if kind == "function":
             return RemoteFunction(self, name)
         if kind == "class":
-            return self.remote_class(name, answer["is_module"])
+            return self.remote_class(name)
         if kind == "module":
             return self.build_mirror(answer)
         if kind == "value":
             return answer["value"]
         return TypeError(f"{name!r} is a {answer.get('type')}, which the tests cannot use")
 
-    def remote_class(self, name: str, is_module: bool = True) -> type:
+    def remote_class(self, name: str) -> type:
         if name not in self.classes:
             session = self
 
@@ -322,7 +311,8 @@ def _plain(value):
     if isinstance(value, torch.Tensor):
         return value.detach()
     if isinstance(value, (tuple, list)):
-        return type(value)(_plain(v) for v in value) if type(value) in (tuple, list) else tuple(_plain(v) for v in value)
+        plain = [_plain(v) for v in value]
+        return type(value)(plain) if type(value) in (tuple, list) else tuple(plain)
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (int, float, bool, str, type(None), torch.dtype, torch.device)):
@@ -403,6 +393,3 @@ class RemoteMethod:
     def __call__(self, *args, **kwargs):
         _, handle, qualname = self.module._course
         return self.session.call(("method", handle, qualname, self.__name__), args, kwargs)
-
-
-SERVER_SOURCE = (Path(__file__).with_name("student_server.py")).read_text()

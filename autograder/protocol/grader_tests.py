@@ -1,4 +1,4 @@
-"""Run graded test cells in the grader's process, against stand-ins for the student's code (``remote.py``).
+"""Runs in the grader: graded test cells, against stand-ins for the student's code (``grader_stand_ins.py``).
 
 Each test cell is compiled and executed here with a namespace built from the notebook's locked cells (imports,
 device, seeds), run here too.  The names the student defines are looked up in the student's kernel just before each
@@ -17,16 +17,19 @@ import traceback
 import nbformat
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-from autograder.remote import Session, StudentCodeError
+from autograder.protocol.grader_stand_ins import Session, StudentCodeError
 
 STOPS_THE_RUN = (CellTimeoutError, DeadKernelError)
 
 
 class GraderSide:
-    def __init__(self, transport, student_names: set[str]):
-        """``student_names``: what the exercise asks the student to define (``policy.graded_names``)."""
-        self.transport = transport
-        self.session = Session(transport)
+    def __init__(self, channel, student_names: set[str]):
+        """``channel``: to the student's kernel (``grader_channel.KernelChannel``); ``student_names``: what the
+        exercise asks the student to define (``policy.graded_names``)."""
+        self.channel = channel
+        self.session = Session(channel)
+        if hasattr(channel, "session"):
+            channel.session = self.session   # the kernel's callbacks run on these stand-ins
         self.student_names = student_names
         self.namespace: dict = {"__name__": "__main__", "__builtins__": builtins}
 
@@ -52,7 +55,7 @@ class GraderSide:
             self._bind_student_names()
             code = compile(tree, filename, "exec")
             with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-                exec(code, self.namespace)  # noqa: S102 -- the course's own test code, never the student's
+                exec(code, self.namespace)
         except STOPS_THE_RUN:
             raise
         except BaseException as exc:  # noqa: BLE001 -- SystemExit, KeyboardInterrupt included: a failed test

@@ -1,14 +1,9 @@
-"""The student kernel's side of split grading: answers the grader's calls with plain data.
+"""Runs in the student's kernel: answers the grader's requests with plain data (see ``__init__.py``).
 
-The grader never runs test code in the student's kernel.  It sends this file's source into the kernel once, then,
-for every use a test makes of the student's code, writes a request file and runs ``__course_serve__(REQ, RESP)``
-there.  This code may be read, replaced or broken by the student's code: that changes nothing the grader trusts,
-because the grader only accepts tensors and plain Python data, loaded with ``torch.load(weights_only=True)``.
-
-Requests (dicts): ``lookup`` a name of the student's namespace; ``call`` a function, a class (to construct an
-object) or a method of an object the grader holds a handle to; ``backward`` through the graph of an earlier call.
-Objects the grader holds are nn.Modules, mirrored on the grader's side from the description ``_describe_tree``
-sends: every submodule with its parameters, buffers, simple attributes and public method names.
+The grader sends this source into the kernel once, after the codec (``__course_codec__``), then runs
+``__course_serve__(REQUEST, ANSWER)`` for every use a test makes of the student's code. The student's code may read,
+replace or break it: that changes nothing the grader trusts, since the grader loads only tensors and plain data.
+Everything but the one function is nested inside it, so the student's namespace gains no other name.
 """
 
 
@@ -22,6 +17,7 @@ def __course_serve__(request_path, response_path):
     from torch import nn
 
     user_ns = globals()
+    codec = user_ns["__course_codec__"]
     state = user_ns.setdefault("__course_state__", {"objects": {}, "graphs": collections.OrderedDict(), "next": 0})
     simple = (int, float, bool, str, complex, type(None), torch.dtype, torch.device)
 
@@ -45,7 +41,8 @@ def __course_serve__(request_path, response_path):
             if cls.__module__.startswith("torch.") or cls in (nn.Module, object):
                 continue
             for name, member in vars(cls).items():
-                if not name.startswith("_") and (inspect.isfunction(member) or isinstance(member, (staticmethod, classmethod))):
+                if not name.startswith("_") and (inspect.isfunction(member)
+                                                 or isinstance(member, (staticmethod, classmethod))):
                     names.add(name)
         return sorted(names - {"forward"})
 
@@ -115,13 +112,12 @@ def __course_serve__(request_path, response_path):
 
         state["callbacks"] = state.get("callbacks", 0) + 1
         stem = os.path.join(state["workdir"], f".callback-{state['callbacks']}")
-        torch.save({"handle": handle, "method": method, "args": encode(args), "kwargs": encode(kwargs),
-                    "training": training, "grad": torch.is_grad_enabled()}, stem + ".tmp")
-        os.replace(stem + ".tmp", stem + ".pt")
+        codec["write"]({"handle": handle, "method": method, "args": encode(args), "kwargs": encode(kwargs),
+                        "training": training, "grad": torch.is_grad_enabled()}, stem + ".pt")
         answer_path = stem + ".answer.pt"
         while not os.path.exists(answer_path):
             time.sleep(0.0005)
-        answer = torch.load(answer_path, weights_only=False)
+        answer = codec["read_any"](answer_path)
         os.remove(answer_path)
         if "error" in answer:
             exc_type = getattr(builtins, answer["error"][0], RuntimeError)
@@ -276,7 +272,7 @@ def __course_serve__(request_path, response_path):
         for tensor in grad_inputs:
             tensor.requires_grad_(True)
         before = [t.clone() if t.device.type != "meta" else None for t in inputs]
-        grad_params = [state["objects"][h].get_submodule(q).get_parameter(n) if q else state["objects"][h].get_parameter(n)
+        grad_params = [(state["objects"][h].get_submodule(q) if q else state["objects"][h]).get_parameter(n)
                        for h, q, n in request.get("grad_params", [])]
         if request.get("grad_copies"):   # the grader's own modules, copied in: their gradients go back too
             grad_params += [p for module in state["copies"] for p in module.parameters() if p.requires_grad]
@@ -310,7 +306,7 @@ def __course_serve__(request_path, response_path):
         import os
 
         state["workdir"] = os.path.dirname(request_path)
-        request = torch.load(request_path, weights_only=False)
+        request = codec["read_any"](request_path)
         if request["op"] == "forbid":
             state["forbidden"] = request["forbidden"]
             answer = True
@@ -322,7 +318,8 @@ def __course_serve__(request_path, response_path):
             answer = call(request)
         else:
             answer = backward(request)
-        torch.save({"ok": answer}, response_path)
+        codec["write"]({"ok": answer}, response_path)
     except BaseException as exc:  # noqa: BLE001 -- every failure goes back to the grader as data
         message = str(exc)[:3000]
-        torch.save({"error": (builtin_exception_name(exc), message, traceback.format_exc()[-3000:])}, response_path)
+        codec["write"]({"error": (builtin_exception_name(exc), message, traceback.format_exc()[-3000:])},
+                       response_path)
