@@ -11,5 +11,5 @@ if [ "${1:-}" = "--quick" ]; then
   exec .venv/bin/python -m pytest -m "not slow" -n auto "$@"   # pytest-xdist: one process per core
 fi
 # Debian chromium for tests/test_browser.py, bubblewrap to isolate the grading kernels
-bash scripts/system_packages.sh chromium:chromium bwrap:bubblewrap
+bash scripts/system_packages.sh chromium:chromium bwrap:bubblewrap pg_ctlcluster:postgresql
 .venv/bin/python -m pytest "$@"
