@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
-from autograder import commands, gradebook
+from autograder import commands, distributed, gradebook
 from autograder.config import DEFAULT_COURSE_DIR, EXERCISES_DIR, Config  # noqa: F401 -- EXERCISES_DIR: callers' name
 from autograder.course import topics
 from autograder.nbgrader_steps import generate
@@ -59,7 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "db", None):   # every step, nbgrader's own commands included, opens this gradebook
         os.environ[gradebook.ENV] = args.db
-        gradebook.check_reachable(args.db)
+        try:
+            gradebook.check_reachable(args.db)
+        except RuntimeError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     if (handled := commands.run(args)) is not None:
         return handled
     # --- end ---
@@ -77,7 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "grade":
         config = Config.from_env(course_dir=args.course_dir, workers=args.workers, cell_timeout_s=args.cell_timeout,
                                  notebook_timeout_s=args.notebook_timeout, scheduler=args.scheduler)
-        results = grade(args.folder, args.topic, csv_path=args.csv, force=args.force, config=config)
+        try:
+            results = grade(args.folder, args.topic, csv_path=args.csv, force=args.force, config=config)
+        except distributed.SchedulerUnreachable as error:   # before anything was graded
+            print(f"error: {error}", file=sys.stderr)
+            return 2
         if args.feedback:
             feedback(results, args.feedback)
         print(f"wrote {args.csv}")

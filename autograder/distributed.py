@@ -195,7 +195,7 @@ def execute_all(client, jobs: dict[str, dict], progress=None) -> dict[str, Execu
     futures = {client.submit(execute_remote, pure=False, key=f"grade-{student}-{time.time_ns()}", **job): student
                for student, job in jobs.items()}
     done: dict[str, Execution] = {}
-    for future in as_completed(futures):
+    for future in as_completed(list(futures), loop=client.loop):
         student = futures[future]
         try:
             answer = future.result()

@@ -57,15 +57,17 @@ def check_reachable(url: str) -> None:
         return
     import sqlalchemy
 
-    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    engine = None
     try:
+        engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
         with engine.connect():
             pass
     except Exception as error:  # noqa: BLE001 -- any driver error means the same to the user
         raise RuntimeError(f"cannot open the gradebook at {url.split('@')[-1]}: "
                            f"{str(error).splitlines()[0][:200]}") from None
     finally:
-        engine.dispose()
+        if engine is not None:
+            engine.dispose()
 
 
 def has_assignment(course_dir: Path, topic: str) -> bool:

@@ -47,8 +47,10 @@ def failure_message(cell) -> str:
     return "the cell did not run (an earlier cell may have stopped the kernel or timed out)"
 
 
-def read_results(topic: str, students: list[str], course_dir: Path, max_scores: dict[str, float]) -> dict[str, Result]:
-    """The gradebook's scores of these students for ``topic``, with the reason each lost point was lost."""
+def read_results(topic: str, students: list[str], course_dir: Path, max_scores: dict[str, float],
+                 graded_elsewhere: bool = False) -> dict[str, Result]:
+    """The gradebook's scores of these students for ``topic``, with the reason each lost point was lost. Only
+    submissions scored in ``course_dir``, unless ``graded_elsewhere`` (a gradebook other graders share)."""
     from nbgrader.api import Gradebook, MissingEntry
 
     from autograder import gradebook
@@ -61,16 +63,18 @@ def read_results(topic: str, students: list[str], course_dir: Path, max_scores: 
             except MissingEntry:
                 continue
             autograded = course_dir / "autograded" / student / topic / f"{topic}.ipynb"
-            if not autograded.exists():
+            if not autograded.exists() and not graded_elsewhere:
                 continue
             result = Result(student, topic, max_scores=dict(max_scores))
             for grade in nb.grades:
                 result.scores[grade.name] = float(grade.score or 0.0)
+            # a shared gradebook (--db) holds grades another grader made: its course folder has the messages
             cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c
-                     for c in nbformat.read(autograded, as_version=4).cells}
+                     for c in nbformat.read(autograded, as_version=4).cells} if autograded.exists() else None
             for name, points in max_scores.items():
                 if result.scores.get(name, 0.0) < points:
-                    result.reasons[name] = failure_message(cells.get(name, {}))
+                    result.reasons[name] = (failure_message(cells.get(name, {})) if cells is not None
+                                            else "lost points (graded by another grader sharing this gradebook)")
             results[student] = result
     return results
 
@@ -89,7 +93,7 @@ def results_from_gradebook(course_dir: Path = DEFAULT_COURSE_DIR, wanted: list[s
     for topic in wanted or topics():
         recorded = {student: Result(**entry["result"]) for student, entry in state.get(topic, {}).items()}
         from_gradebook = read_results(topic, [s for s in students if s not in recorded], course_dir,
-                                      grade_cells(topic))
+                                      grade_cells(topic), graded_elsewhere=True)
         merged = {**from_gradebook, **recorded}
         results += [merged[s] for s in sorted(merged)]
     return results
