@@ -213,11 +213,7 @@ def execute_topic(client, topic: str, students: list[str], config, log=print) ->
     ``sanitized/<student>/<topic>/<topic>.ipynb``, write ``executed/<student>/<topic>/<topic>.ipynb`` (and its
     ``timestamp.txt``), return {student: reason} for the runs that stopped early. Which worker ran each submission
     goes to ``logs/cluster.log``."""
-    import shutil
-
-    import nbformat
-
-    from autograder.sandbox import _mark_unfinished
+    from autograder import pool
 
     course_dir = config.course_dir
     solution_text = (config.solutions_dir / f"{topic}.ipynb").read_text()
@@ -230,19 +226,10 @@ def execute_topic(client, topic: str, students: list[str], config, log=print) ->
     with open(course_dir / "logs" / "cluster.log", "a") as ran_where:
         for student, execution in execute_all(client, jobs).items():
             ran_where.write(f"{topic} {student} {execution.worker}\n")
-            target_dir = course_dir / "executed" / student / topic
-            if target_dir.exists():
-                shutil.rmtree(target_dir)
-            target_dir.mkdir(parents=True)
-            shutil.copyfile(course_dir / "submitted" / student / topic / "timestamp.txt",
-                            target_dir / "timestamp.txt")
-            target = target_dir / f"{topic}.ipynb"
+            target = pool.executed_target(course_dir, student, topic)
             if execution.notebook is not None:
                 target.write_text(execution.notebook)
-            else:  # never leave a submission without a notebook to score
-                nb = nbformat.reads(jobs[student]["notebook"], as_version=4)
-                _mark_unfinished(nb, execution.reason or "not executed", "SandboxError")
-                nbformat.write(nb, target)
+            pool.ensure_executed(target, jobs[student]["notebook"], execution.reason)
             if execution.reason:
                 reasons[student] = execution.reason
     return reasons

@@ -76,6 +76,27 @@ class Worker:
                     return "the sandbox gave no result"
 
 
+def executed_target(course_dir: Path, student: str, topic: str) -> Path:
+    """A fresh ``executed/<student>/<topic>/`` (with the submission's ``timestamp.txt``); the notebook's path in it."""
+    target_dir = course_dir / "executed" / student / topic
+    if target_dir.exists():
+        shutil.rmtree(target_dir)
+    target_dir.mkdir(parents=True)
+    shutil.copyfile(course_dir / "submitted" / student / topic / "timestamp.txt", target_dir / "timestamp.txt")
+    return target_dir / f"{topic}.ipynb"
+
+
+def ensure_executed(target: Path, sanitized: str, reason: str | None) -> None:
+    """Never leave a submission without a notebook to score: a run that wrote none scores the sanitized notebook,
+    every cell marked with why it did not run."""
+    from autograder import sandbox
+
+    if not target.exists():
+        nb = nbformat.reads(sanitized, as_version=4)
+        sandbox._mark_unfinished(nb, reason or "not executed", "SandboxError")
+        nbformat.write(nb, target)
+
+
 def execute_all(topic: str, students: list[str], config: Config, log) -> dict[str, str]:
     """Step 2: run every sanitized notebook in its own sandbox, ``config.workers`` at a time, into ``executed/``.
     Returns {student: reason} for the runs that stopped early (hang, dead kernel, ...)."""
@@ -94,21 +115,12 @@ def execute_all(topic: str, students: list[str], config: Config, log) -> dict[st
         slot = idle.get()
         try:
             source = course_dir / "sanitized" / student / topic / f"{topic}.ipynb"
-            target_dir = course_dir / "executed" / student / topic
-            if target_dir.exists():
-                shutil.rmtree(target_dir)
-            target_dir.mkdir(parents=True)
-            shutil.copyfile(course_dir / "submitted" / student / topic / "timestamp.txt",
-                            target_dir / "timestamp.txt")
-            target = target_dir / f"{topic}.ipynb"
+            target = executed_target(course_dir, student, topic)
             job = {"source": str(source), "target": str(target), "topic": topic,
                    "uid": config.sandbox_uid_base + slot if drop else None, **config.job()}
             reason = workers[slot].run(job, timeout=config.notebook_timeout_s)
             Path(str(target) + ".reason.json").unlink(missing_ok=True)
-            if not target.exists():  # never leave a submission without a notebook to score
-                nb = nbformat.read(source, as_version=4)
-                sandbox._mark_unfinished(nb, reason or "not executed", "SandboxError")
-                nbformat.write(nb, target)
+            ensure_executed(target, source.read_text(), reason)
             return student, reason
         finally:
             idle.put(slot)
