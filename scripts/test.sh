@@ -8,7 +8,9 @@ bash scripts/setup.sh
 export HF_HUB_OFFLINE=1 MPLBACKEND=Agg PATH="$PWD/.venv/bin:$PATH"
 if [ "${1:-}" = "--quick" ]; then
   shift
-  exec .venv/bin/python -m pytest -m "not slow" -n auto "$@"   # pytest-xdist: one process per core
+  # pytest-xdist: one process per core, one PyTorch thread each (more threads than cores make OpenMP spin);
+  # a topic's in-process edits stay on one worker (tests/test_exercise_design.py shares one pass per topic)
+  OMP_NUM_THREADS=1 exec .venv/bin/python -m pytest -m "not slow" -n auto --dist loadgroup "$@"
 fi
 # Debian chromium for tests/test_browser.py, bubblewrap to isolate the grading kernels
 bash scripts/system_packages.sh chromium:chromium bwrap:bubblewrap pg_ctlcluster:postgresql

@@ -11,8 +11,13 @@ import contextlib
 import copy
 import functools
 import io
+import os
+import pickle
 import random
 import re
+import select
+import signal
+import time
 import traceback
 from dataclasses import dataclass, field
 
@@ -66,40 +71,158 @@ def _is_graded_test(cell) -> bool:
     return bool(meta.get("grade")) and not meta.get("solution")
 
 
-def run(notebook, name: str = "<notebook>", until=None) -> Run:
-    """Execute every code cell in order in one fresh namespace (stdout swallowed, random state kept); with
-    ``until(result)``, stop after the first graded cell at which it is true (the rest cannot change the answer)."""
+def _source(cell) -> str:
+    return "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+
+
+def _grade_id(cell, index: int) -> str:
+    return cell.metadata.get("nbgrader", {}).get("grade_id", f"cell-{index}")
+
+
+def _execute(cell, source: str, index: int, namespace: dict, result: Run, name: str) -> None:
+    """Run one code cell in ``namespace``; record in ``result`` whether it passed and the message it raised."""
+    grade_id = _grade_id(cell, index)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            exec(compile(source, f"{name}:{grade_id}", "exec"), namespace)
+    except BaseException as error:
+        if isinstance(error, KeyboardInterrupt):
+            raise
+        message = "".join(traceback.format_exception_only(type(error), error)).strip()
+        if _is_graded_test(cell):
+            result.passed[grade_id], result.messages[grade_id] = False, message
+        else:
+            result.errors[grade_id] = message
+    else:
+        if _is_graded_test(cell):
+            result.passed[grade_id] = True
+
+
+@contextlib.contextmanager
+def _global_state_kept():
     import numpy as np
     import torch
 
-    result = Run()
-    namespace: dict = {"__name__": "__main__"}
     saved = random.getstate(), np.random.get_state(), torch.get_rng_state(), torch.get_default_dtype()
     try:
-        for index, cell in enumerate(notebook.cells):
-            if cell.cell_type != "code":
-                continue
-            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", f"cell-{index}")
-            source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
-            try:
-                with contextlib.redirect_stdout(io.StringIO()):
-                    exec(compile(source, f"{name}:{grade_id}", "exec"), namespace)
-            except BaseException as error:
-                if isinstance(error, KeyboardInterrupt):
-                    raise
-                message = "".join(traceback.format_exception_only(type(error), error)).strip()
-                if _is_graded_test(cell):
-                    result.passed[grade_id], result.messages[grade_id] = False, message
-                else:
-                    result.errors[grade_id] = message
-            else:
-                if _is_graded_test(cell):
-                    result.passed[grade_id] = True
-            if until is not None and _is_graded_test(cell) and until(result):
-                break
+        yield
     finally:
         random.setstate(saved[0])
         np.random.set_state(saved[1])
         torch.set_rng_state(saved[2])
         torch.set_default_dtype(saved[3])
+
+
+def run(notebook, name: str = "<notebook>", until=None) -> Run:
+    """Execute every code cell in order in one fresh namespace (stdout swallowed, random state kept); with
+    ``until(result)``, stop after the first graded cell at which it is true (the rest cannot change the answer)."""
+    result, namespace = Run(), {"__name__": "__main__"}
+    with _global_state_kept():
+        _run_cells(notebook.cells, 0, namespace, result, name, until)
     return result
+
+
+def _run_cells(cells, start: int, namespace: dict, result: Run, name: str, until=None) -> None:
+    for index in range(start, len(cells)):
+        cell = cells[index]
+        if cell.cell_type != "code":
+            continue
+        _execute(cell, _source(cell), index, namespace, result, name)
+        if until is not None and _is_graded_test(cell) and until(result):
+            return
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Run the notebook with solution cell ``cell`` replaced by ``source``; ``until`` as for :func:`run`."""
+    key: object
+    cell: str
+    source: str
+    until: object = None
+
+
+CHILD_TIMEOUT_S = 300
+
+
+def run_edits(notebook, edits: list[Edit], name: str = "<notebook>") -> tuple[Run, dict[object, Run]]:
+    """The reference run of ``notebook`` and, for each edit, the run of the notebook with that edit, in one pass.
+
+    The cells before an edited cell are the reference's: they run once, here, and each edit forks this process at
+    its cell (copy-on-write: the namespace, the random state and everything the prefix set up are the child's as
+    they are here), runs its own cell and the rest in the child and sends its :class:`Run` back. An edit therefore
+    costs its own cell and the cells after it, not the whole notebook."""
+    by_cell: dict[str, list[Edit]] = {}
+    for edit in edits:
+        by_cell.setdefault(edit.cell, []).append(edit)
+    known = {_grade_id(c, i) for i, c in enumerate(notebook.cells)}
+    if missing := set(by_cell) - known:
+        raise ValueError(f"no cells {sorted(missing)} in {name}")
+    reference, namespace, edited = Run(), {"__name__": "__main__"}, {}
+    cells = notebook.cells
+    with _global_state_kept(), _one_thread():
+        for index, cell in enumerate(cells):
+            if cell.cell_type != "code":
+                continue
+            for edit in by_cell.get(_grade_id(cell, index), []):
+                edited[edit.key] = _forked(lambda edit=edit: _continue(cells, index, edit, namespace, reference,
+                                                                       f"{name}-{edit.key}"))
+            _execute(cell, _source(cell), index, namespace, reference, name)
+    return reference, edited
+
+
+def _continue(cells, index: int, edit: Edit, namespace: dict, result: Run, name: str) -> Run:
+    """In the child: the edited cell, then the rest (``result`` holds the prefix's graded cells)."""
+    cell = cells[index]
+    _execute(cell, "\n".join(line for line in edit.source.splitlines()
+                             if not line.lstrip().startswith(("%", "!"))), index, namespace, result, name)
+    if not (edit.until is not None and _is_graded_test(cell) and edit.until(result)):
+        _run_cells(cells, index + 1, namespace, result, name, edit.until)
+    return result
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """Fork only a process whose PyTorch runs on one thread (an OpenMP thread team does not survive fork)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _forked(work) -> Run:
+    """``work()`` in a forked child; its Run comes back through a pipe. A child that dies or hangs is a Run whose
+    ``errors`` say so, never a crashed or hung test process."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into the caller's frames
+        status = 0
+        try:
+            os.close(read_end)
+            payload = pickle.dumps(work())
+        except BaseException as error:  # noqa: BLE001 -- reported to the parent
+            payload, status = pickle.dumps(Run(errors={"<child>": f"{type(error).__name__}: {error}"})), 1
+        with os.fdopen(write_end, "wb") as pipe:
+            pipe.write(payload)
+        os._exit(status)
+    os.close(write_end)
+    chunks, deadline = [], time.monotonic() + CHILD_TIMEOUT_S
+    with os.fdopen(read_end, "rb") as pipe:
+        while True:
+            ready, _, _ = select.select([pipe], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                return Run(errors={"<child>": f"no result within {CHILD_TIMEOUT_S} s"})
+            chunk = os.read(pipe.fileno(), 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    _, status = os.waitpid(pid, 0)
+    try:
+        return pickle.loads(b"".join(chunks))
+    except Exception:  # noqa: BLE001 -- the child died before it could answer
+        return Run(errors={"<child>": f"the child process died (wait status {status})"})

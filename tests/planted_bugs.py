@@ -52,16 +52,26 @@ def _discover(folder: str, attribute: str) -> dict[str, list[PlantedBug]]:
 
 def apply_bug(notebook, bug: PlantedBug):
     """A copy of ``notebook`` with the edit ``bug`` (a bug or an alternative) made in its solution cell ``bug.cell``."""
+    edited = copy.deepcopy(notebook)
+    _solution_cell(edited, bug).source = edited_source(notebook, bug)
+    return edited
+
+
+def edited_source(notebook, bug: PlantedBug) -> str:
+    """The source of solution cell ``bug.cell`` with the edit made (the checks of :func:`apply_bug`)."""
     if bug.old == bug.new:
         raise ValueError(f"edit {bug.name!r} changes nothing")
-    edited = copy.deepcopy(notebook)
-    cells = [c for c in edited.cells if c.metadata.get("nbgrader", {}).get("grade_id") == bug.cell]
+    source = _solution_cell(notebook, bug).source
+    if source.count(bug.old) != 1:
+        raise ValueError(f"edit {bug.name!r}: text to replace not found exactly once in cell {bug.cell!r}")
+    return source.replace(bug.old, bug.new)
+
+
+def _solution_cell(notebook, bug: PlantedBug):
+    cells = [c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == bug.cell]
     if len(cells) != 1 or not cells[0].metadata.nbgrader.get("solution"):
         raise ValueError(f"edit {bug.name!r}: no solution cell with grade_id {bug.cell!r}")
-    if cells[0].source.count(bug.old) != 1:
-        raise ValueError(f"edit {bug.name!r}: text to replace not found exactly once in cell {bug.cell!r}")
-    cells[0].source = cells[0].source.replace(bug.old, bug.new)
-    return edited
+    return cells[0]
 
 
 def topic_data(attribute: str) -> dict[str, object]:

@@ -12,6 +12,7 @@ The same edits are graded for real, through nbgrader and the sandbox, by ``tests
 """
 from __future__ import annotations
 
+import functools
 import re
 
 import pytest
@@ -19,7 +20,7 @@ import pytest
 from autograder import cli, parts
 from autograder.reference import REPO_ROOT
 from tests import inprocess
-from tests.planted_bugs import ALTERNATIVES, PLANTED_BUGS, WARNED, apply_bug
+from tests.planted_bugs import ALTERNATIVES, PLANTED_BUGS, WARNED, apply_bug, edited_source
 
 TOPICS = cli.topics()
 BUGS = [(t, b) for t in TOPICS for b in PLANTED_BUGS.get(t, [])]
@@ -27,33 +28,71 @@ ALTS = [(t, a) for t in TOPICS for a in ALTERNATIVES.get(t, [])]
 WARNS = [(t, w) for t in TOPICS for w in WARNED.get(t, [])]
 
 
+def _params(pairs):
+    """One test per (topic, edit), grouped by topic: with pytest-xdist's ``--dist loadgroup`` (the quick tier) a
+    topic's edits run on one worker, which runs that topic's shared pass (:func:`topic_runs`) once."""
+    return [pytest.param(t, e, id=f"{t}:{e.name}", marks=pytest.mark.xdist_group(t)) for t, e in pairs]
+
+
 def hidden_cells(topic: str) -> set[str]:
     return {c.metadata.nbgrader["grade_id"] for c in inprocess.solution(topic).cells
             if c.cell_type == "code" and "BEGIN HIDDEN TESTS" in c.source}
 
 
+@functools.lru_cache(maxsize=None)
+def topic_runs(topic: str) -> tuple[inprocess.Run, dict]:
+    """The reference run and, by (kind, name), the run of every planted bug, alternative and warned mistake of
+    ``topic``, in one pass (each edit forks at its own cell, :func:`tests.inprocess.run_edits`). A bug's run stops
+    at the first hidden cell that fails (later cells cannot undo it), a warned mistake's at its visible cell."""
+    notebook, hidden = inprocess.solution(topic), hidden_cells(topic)
+    edits = [inprocess.Edit(("bug", b.name), b.cell, edited_source(notebook, b),
+                            until=lambda r: bool(r.failed() & hidden)) for b in PLANTED_BUGS.get(topic, [])]
+    edits += [inprocess.Edit(("alternative", a.name), a.cell, edited_source(notebook, a))
+              for a in ALTERNATIVES.get(topic, [])]
+    edits += [inprocess.Edit(("warned", w.name), w.cell, edited_source(notebook, w),
+                             until=lambda r, cell=w.caught_by: cell in r.passed) for w in WARNED.get(topic, [])]
+    return inprocess.run_edits(notebook, edits, topic)
+
+
 @pytest.mark.parametrize("topic", TOPICS)
 def test_reference_passes_and_stub_fails_every_graded_cell(topic):
-    notebook = inprocess.solution(topic)
-    reference = inprocess.run(notebook, f"{topic}-reference")
+    reference, _ = topic_runs(topic)
     assert not reference.errors, reference.errors
     assert reference.passed and all(reference.passed.values()), reference.messages
-    stub = inprocess.run(inprocess.stub_of(notebook), f"{topic}-stub")
+    stub = inprocess.run(inprocess.stub_of(inprocess.solution(topic)), f"{topic}-stub")
     assert set(stub.passed) == set(reference.passed)
     assert not any(stub.passed.values()), f"pass on the stub: {[c for c, ok in stub.passed.items() if ok]}"
 
 
-@pytest.mark.parametrize("topic,bug", BUGS, ids=[f"{t}:{b.name}" for t, b in BUGS])
+def test_an_edit_runs_as_the_whole_edited_notebook_would():
+    """The forked pass gives what running the edited notebook from the top gives: a bug caught, an alternative
+    passing, a child that crashes reported as an error, and the reference run untouched by the edits."""
+    topic = "masking"
+    notebook = inprocess.solution(topic)
+    bug, alternative = PLANTED_BUGS[topic][0], ALTERNATIVES[topic][0]
+    crash = inprocess.Edit("crash", bug.cell, "import os\nos._exit(3)")
+    reference, runs = inprocess.run_edits(notebook, [
+        inprocess.Edit("bug", bug.cell, edited_source(notebook, bug)),
+        inprocess.Edit("alternative", alternative.cell, edited_source(notebook, alternative)), crash], topic)
+    assert runs["bug"].passed == inprocess.run(apply_bug(notebook, bug)).passed
+    assert runs["alternative"].passed == inprocess.run(apply_bug(notebook, alternative)).passed
+    assert not any(run.errors for run in (runs["bug"], runs["alternative"]))
+    assert "died" in runs["crash"].errors["<child>"]
+    assert reference.passed == inprocess.run(notebook).passed and all(reference.passed.values())
+
+
+@pytest.mark.parametrize("topic,bug", _params(BUGS))
 def test_planted_bug_fails_a_hidden_cell(topic, bug):
-    hidden = hidden_cells(topic)
-    run = inprocess.run(apply_bug(inprocess.solution(topic), bug), f"{topic}-{bug.name}",
-                        until=lambda r: bool(r.failed() & hidden))   # caught: later cells cannot undo it
-    assert run.failed() & hidden, f"{bug.name}: no hidden test cell fails ({run.failed()})"
+    run = topic_runs(topic)[1][("bug", bug.name)]
+    assert "<child>" not in run.errors, run.errors
+    assert run.failed() & hidden_cells(topic), f"{bug.name}: no hidden test cell fails ({run.failed()})"
 
 
-@pytest.mark.parametrize("topic,alternative", ALTS, ids=[f"{t}:{a.name}" for t, a in ALTS])
+@pytest.mark.parametrize("topic,alternative", _params(ALTS))
 def test_alternative_solution_passes_every_cell(topic, alternative):
-    run = inprocess.run(apply_bug(inprocess.solution(topic), alternative), f"{topic}-{alternative.name}")
+    run = topic_runs(topic)[1][("alternative", alternative.name)]
+    assert "<child>" not in run.errors, run.errors
+    assert run.passed.keys() == topic_runs(topic)[0].passed.keys(), "not every graded cell ran"
     assert all(run.passed.values()), run.messages
 
 
@@ -62,15 +101,14 @@ def test_chapter_warnings_are_listed(topic):
     assert WARNED.get(topic), f"tests/planted/{topic}.py lists no WARNED mistakes"
 
 
-@pytest.mark.parametrize("topic,warned", WARNS, ids=[f"{t}:{w.name}" for t, w in WARNS])
+@pytest.mark.parametrize("topic,warned", _params(WARNS))
 def test_warned_mistake_is_caught_by_its_visible_cell(topic, warned):
     chapter = (REPO_ROOT / "book" / f"{topic}.md").read_text()
     assert re.search(rf"^#+ .*{re.escape(warned.warning)}", chapter, re.M), \
         f"book/{topic}.md has no section {warned.warning!r} that warns about {warned.name}"
     visible = {c for p in parts.parts(topic) for c in p.visible}
     assert warned.caught_by in visible, f"{warned.caught_by} is not a visible test cell of {topic}"
-    run = inprocess.run(apply_bug(inprocess.solution(topic), warned), f"{topic}-{warned.name}",
-                        until=lambda r: warned.caught_by in r.passed)
+    run = topic_runs(topic)[1][("warned", warned.name)]
     assert not run.passed[warned.caught_by], f"{warned.caught_by} passes with {warned.name}"
     message = run.messages[warned.caught_by]
     assert warned.says.lower() in message.lower(), \
