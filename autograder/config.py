@@ -28,6 +28,7 @@ ENVIRONMENT = {
     "device": "COURSE_DEVICE",
     "scheduler": "COURSE_SCHEDULER",
     "db_url": "COURSE_DB_URL",
+    "sandbox_uid_base": "COURSE_SANDBOX_UID_BASE",
 }
 
 

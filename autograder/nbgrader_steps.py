@@ -17,7 +17,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import gradebook
+from autograder import gradebook, nbgrader_server
 from autograder.config import AUTOGRADER_DIR, Config
 from autograder.course import topics
 from autograder.reference import REPO_ROOT, SOLUTIONS_DIR
@@ -43,8 +43,7 @@ def run_nbgrader(args: list[str], course_dir: Path, timeout: float | None = None
     try:
         # every nbgrader step may write to the gradebook: one grader at a time (others may share it)
         with gradebook.exclusive(gradebook.db_url(course_dir), course_dir):
-            return subprocess.run(cmd, cwd=AUTOGRADER_DIR, env=_grading_env(course_dir),
-                                  capture_output=True, text=True, timeout=timeout)
+            return nbgrader_server.run(cmd, AUTOGRADER_DIR, _grading_env(course_dir), timeout)
     except subprocess.TimeoutExpired as exc:
         out = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
         return subprocess.CompletedProcess(cmd, returncode=-9, stdout=out,
@@ -76,7 +75,7 @@ def generate(check: bool = False, config: Config | None = None) -> list[str]:
     """Generate ``exercises/<topic>.ipynb`` from every solution; with ``check`` only report stale ones."""
     config = config or Config.from_env()
     stale = []
-    with tempfile.TemporaryDirectory(prefix="course-generate-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="course-generate-") as tmp, nbgrader_server.session():
         work = Path(tmp)
         for topic in topics(config.solutions_dir):
             released = release_assignment(topic, work, config.solutions_dir)

@@ -14,7 +14,7 @@ import zipfile
 from dataclasses import asdict
 from pathlib import Path
 
-from autograder import distributed, gradebook, late, pool, state
+from autograder import distributed, gradebook, late, nbgrader_server, pool, state
 from autograder import nbgrader_steps as steps
 from autograder.config import Config
 from autograder.course import grade_cells, topics
@@ -74,11 +74,21 @@ def grade(folder: Path, wanted: list[str] | None = None, course_dir: Path | None
                                                      if p.is_dir() and not p.name.startswith(".")})
     course_dir.mkdir(parents=True, exist_ok=True)
     saved = {} if force else state.load_state(course_dir)
-    results: list[Result] = []
+    with pool.Workers(config) as workers, nbgrader_server.session():
+        results = _grade_topics(wanted, students, submissions, saved, config, log, cluster, workers)
+    if cluster is not None:
+        cluster.close()
+    results = late.apply_penalties(results, course_dir)   # late submissions: the penalty, with its reason
+    if csv_path:
+        write_csv(results, Path(csv_path))
+    return results
+
+
+def _grade_topics(wanted, students, submissions, saved, config: Config, log, cluster, workers) -> list[Result]:
+    course_dir, results = config.course_dir, []
     for topic in wanted:
-        steps.release_assignment(topic, course_dir, config.solutions_dir)
         max_scores = grade_cells(topic, config.solutions_dir)
-        gradable, broken, kept = [], {}, {}
+        gradable, broken, kept, released = [], {}, {}, None
         fingerprints = {s: state.fingerprint(submissions[(s, topic)], topic, config)
                         for s in students if (s, topic) in submissions}
         for student in students:
@@ -87,6 +97,8 @@ def grade(folder: Path, wanted: list[str] | None = None, course_dir: Path | None
                 kept[student] = Result(**previous["result"])
                 continue
             notebook = submissions.get((student, topic))
+            if notebook is not None and not released:   # only a topic with something to grade: seconds per topic
+                released = steps.release_assignment(topic, course_dir, config.solutions_dir)
             reason = "no submission" if notebook is None else steps.place_submission(notebook, student, topic,
                                                                                      course_dir)
             (broken.__setitem__(student, reason) if reason else gradable.append(student))
@@ -101,7 +113,7 @@ def grade(folder: Path, wanted: list[str] | None = None, course_dir: Path | None
         log(f"[{topic}] grading {len(gradable)} submission(s), {config.workers} at a time")
         by_student: dict[str, Result] = {}
         if gradable:
-            by_student = _grade_batch(topic, gradable, broken, max_scores, config, log, cluster)
+            by_student = _grade_batch(topic, gradable, broken, max_scores, config, log, cluster, workers)
         for student in students:
             result = kept.get(student) or by_student.get(student)
             if result is None:
@@ -115,16 +127,11 @@ def grade(folder: Path, wanted: list[str] | None = None, course_dir: Path | None
                 + ("" if not result.reasons else f"   ({len(result.reasons)} check(s) failed)")
                 + ("   (kept)" if student in kept else ""))
         state.save_state(course_dir, saved)
-    if cluster is not None:
-        cluster.close()
-    results = late.apply_penalties(results, course_dir)   # late submissions: the penalty, with its reason
-    if csv_path:
-        write_csv(results, Path(csv_path))
     return results
 
 
 def _grade_batch(topic: str, gradable: list[str], broken: dict[str, str], max_scores: dict[str, float],
-                 config: Config, log, cluster=None) -> dict[str, Result]:
+                 config: Config, log, cluster=None, workers=None) -> dict[str, Result]:
     """Sanitize, execute and score the placed submissions of ``topic``; record in ``broken`` why any is lost."""
     course_dir, timeout = config.course_dir, config.notebook_timeout_s
 
@@ -138,7 +145,7 @@ def _grade_batch(topic: str, gradable: list[str], broken: dict[str, str], max_sc
         broken[student] = "nbgrader could not read the submission: " + why
         shutil.rmtree(course_dir / "submitted" / student / topic, ignore_errors=True)  # not scored either
     if cluster is None:
-        stopped = pool.execute_all(topic, ready, config, log)
+        stopped = pool.execute_all(topic, ready, config, log, workers)
     else:
         stopped = distributed.execute_topic(cluster, topic, ready, config, log)
     unscored = steps.batch_despite_rejects(

@@ -97,18 +97,38 @@ def ensure_executed(target: Path, sanitized: str, reason: str | None) -> None:
         nbformat.write(nb, target)
 
 
-def execute_all(topic: str, students: list[str], config: Config, log) -> dict[str, str]:
+class Workers:
+    """``config.workers`` worker processes for one grading run, kept across its topics (each loads torch once);
+    all stopped when the run ends."""
+
+    def __init__(self, config: Config):
+        (config.course_dir / "logs").mkdir(parents=True, exist_ok=True)
+        self.workers = [Worker(config.course_dir / "logs" / f"worker-{slot}.log")
+                        for slot in range(max(1, config.workers))]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for worker in self.workers:
+            worker.stop()
+
+
+def execute_all(topic: str, students: list[str], config: Config, log, workers: Workers | None = None
+                ) -> dict[str, str]:
     """Step 2: run every sanitized notebook in its own sandbox, ``config.workers`` at a time, into ``executed/``.
-    Returns {student: reason} for the runs that stopped early (hang, dead kernel, ...)."""
+    Returns {student: reason} for the runs that stopped early (hang, dead kernel, ...). Without ``workers`` (a run's
+    :class:`Workers`), the workers live for this call only."""
+    if workers is None:
+        with Workers(config) as own:
+            return execute_all(topic, students, config, log, own)
     from autograder import sandbox
 
     course_dir = config.course_dir
     drop = sandbox.can_drop_privileges(config)
     reasons: dict[str, str] = {}
-    (course_dir / "logs").mkdir(exist_ok=True)
     idle: queue.Queue = queue.Queue()
-    workers = [Worker(course_dir / "logs" / f"worker-{slot}.log") for slot in range(max(1, config.workers))]
-    for slot in range(len(workers)):
+    for slot in range(len(workers.workers)):
         idle.put(slot)
 
     def run(student):
@@ -118,21 +138,17 @@ def execute_all(topic: str, students: list[str], config: Config, log) -> dict[st
             target = executed_target(course_dir, student, topic)
             job = {"source": str(source), "target": str(target), "topic": topic,
                    "uid": config.sandbox_uid_base + slot if drop else None, **config.job()}
-            reason = workers[slot].run(job, timeout=config.notebook_timeout_s)
+            reason = workers.workers[slot].run(job, timeout=config.notebook_timeout_s)
             Path(str(target) + ".reason.json").unlink(missing_ok=True)
             ensure_executed(target, source.read_text(), reason)
             return student, reason
         finally:
             idle.put(slot)
 
-    try:
-        with ThreadPoolExecutor(max_workers=len(workers)) as pool:
-            for student, reason in progress(pool.map(run, students), len(students), f"[{topic}] executing", log):
-                if reason:
-                    reasons[student] = reason
-    finally:
-        for worker in workers:
-            worker.stop()
+    with ThreadPoolExecutor(max_workers=len(workers.workers)) as threads:
+        for student, reason in progress(threads.map(run, students), len(students), f"[{topic}] executing", log):
+            if reason:
+                reasons[student] = reason
     return reasons
 
 

@@ -45,6 +45,24 @@ def grading_seed(default: int) -> int:
     return int.from_bytes(hashlib.sha256(f"{key}\0{default}".encode()).digest()[:8], "big") % (2**63 - 1)
 
 
+def seed_global_rngs(grade_id: str) -> None:
+    """With a secret, the grader's global random generators (``torch``, ``numpy``, ``random``) start each graded
+    test cell from a state drawn from the secret and the cell's id, so that a hidden test that draws from the global
+    generator, not from ``grading_seed``, follows the secret too. Without one, nothing changes (public grades)."""
+    key = secret()
+    if key is None:
+        return
+    import random
+
+    import numpy as np
+    import torch
+
+    seed = int.from_bytes(hashlib.sha256(f"{key}\0cell\0{grade_id}".encode()).digest()[:8], "big") % (2**32)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
 def fingerprint_part() -> str:
     """What the resumable-grading fingerprint must include so that a new secret grades everything again (the
     secret itself never goes into a file)."""

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test suite. `bash scripts/test.sh` runs everything (CI): the book build, real-browser checks and real grading
-# runs. `bash scripts/test.sh --quick` runs the quick tier: no kernel, no nbgrader, no book build (`-m "not slow"`).
+# runs, on every core (pytest-xdist). `bash scripts/test.sh --quick` runs the quick tier: no kernel, no nbgrader, no
+# book build (`-m "not slow"`).
 # Extra arguments go to pytest, e.g. `bash scripts/test.sh --quick tests/test_exercise_design.py -k vit`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,4 +15,6 @@ if [ "${1:-}" = "--quick" ]; then
 fi
 # Debian chromium for tests/test_browser.py, bubblewrap to isolate the grading kernels
 bash scripts/system_packages.sh chromium:chromium bwrap:bubblewrap pg_ctlcluster:postgresql
-.venv/bin/python -m pytest "$@"
+# one pytest-xdist worker per core; the tests of each slow fixture (grading run, hostile batches, the book) in one
+# worker each (tests/conftest.py), the rest spread over them
+OMP_NUM_THREADS=1 exec .venv/bin/python -m pytest -n auto --dist loadgroup "$@"

@@ -53,13 +53,29 @@ def _write(nb, path: Path) -> None:
     nbformat.write(nb, path)
 
 
-SLOW_FIXTURES = {"graded", "site", "batch"}
+# A slow fixture is built once per test process: with pytest-xdist (`--dist loadgroup`) every test that uses it runs
+# in one worker (its group); other tests spread over the workers.
+SLOW_FIXTURES = {"graded": "graded", "site": "book", "batch": "hostile"}
 
 
+@pytest.hookimpl(tryfirst=True)   # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+        used = sorted(set(SLOW_FIXTURES) & set(getattr(item, "fixturenames", ())))
+        if used:
             item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.xdist_group(SLOW_FIXTURES[used[0]]))
+
+
+def _own_sandbox_uids() -> None:
+    """Each pytest-xdist worker's grading runs give their kernels uids of its own (63000 + 1000 x worker), so that
+    two batches graded at once never share a uid (nor a process limit); 62000+ is the Dask workers'."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw") and worker[2:].isdigit() and "COURSE_SANDBOX_UID_BASE" not in os.environ:
+        os.environ["COURSE_SANDBOX_UID_BASE"] = str(Config().sandbox_uid_base + 1000 * (2 + int(worker[2:])))
+
+
+_own_sandbox_uids()
 
 
 def graded_bugs(topic: str) -> list:

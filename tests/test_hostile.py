@@ -43,7 +43,7 @@ pytestmark = [
 CELL_TIMEOUT_S = 20
 CANARIES = [Path("/tmp/pwned"), Path("/tmp/evil.txt"), Path("/etc/evil.txt")]
 MIN_PER_TOPIC = 8
-SANDBOX_UIDS = range(Config().sandbox_uid_base, Config().sandbox_uid_base + 256)
+SANDBOX_UIDS = range(Config.from_env().sandbox_uid_base, Config.from_env().sandbox_uid_base + 256)
 PR_SET_CHILD_SUBREAPER = 36
 
 

@@ -102,6 +102,37 @@ def test_a_secret_gives_each_public_seed_its_own_unpredictable_seed(monkeypatch,
     assert SECRET not in privacy.fingerprint_part()
 
 
+def test_a_hidden_test_drawing_from_the_global_generator_follows_the_secret(monkeypatch):
+    """The grader seeds the global generators before each graded test cell from the secret (if any) and the cell's
+    id: the same cell draws the same inputs under one secret, other inputs under another, and public grading leaves
+    the generator alone."""
+    from autograder.protocol.grader_tests import GraderSide
+
+    def draws(secret: str | None) -> list[float]:
+        monkeypatch.setattr(privacy, "_AT_IMPORT", None)
+        if secret is None:
+            monkeypatch.delenv(privacy.SEED_ENV, raising=False)
+        else:
+            monkeypatch.setenv(privacy.SEED_ENV, secret)
+        side = GraderSide(channel=None, student_names=set())
+        cell = nbformat.v4.new_code_cell("_x = torch.rand(3).tolist()",
+                                         metadata={"nbgrader": {"grade_id": "test_hidden", "grade": True}})
+        side.namespace["torch"] = torch
+        torch.manual_seed(0)
+        side.run(cell, show_outputs=True)
+        return side.namespace["_x"]
+
+    public = draws(None)
+    assert public == _first_draws()
+    assert draws(SECRET) == draws(SECRET) != public
+    assert draws("another secret") not in (public, draws(SECRET))
+
+
+def _first_draws() -> list[float]:
+    torch.manual_seed(0)
+    return torch.rand(3).tolist()
+
+
 def test_the_students_kernel_never_gets_the_secret(monkeypatch, tmp_path):
     monkeypatch.setenv(privacy.SEED_ENV, SECRET)
     monkeypatch.setenv(privacy.SEED_FILE_ENV, str(tmp_path / "seed"))

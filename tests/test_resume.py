@@ -23,7 +23,7 @@ class FakeSteps:
         monkeypatch.setattr(pipeline, "grade_cells", lambda *a, **k: {"q": 1.0})
         monkeypatch.setattr(pipeline, "_grade_batch", self._grade_batch)
 
-    def _grade_batch(self, topic, gradable, broken, max_scores, config, log, cluster=None):
+    def _grade_batch(self, topic, gradable, broken, max_scores, config, log, cluster=None, workers=None):
         self.graded.append(list(gradable))
         return {s: Result(s, topic, {"q": 1.0}, dict(max_scores)) for s in gradable}
 
