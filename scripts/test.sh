@@ -15,6 +15,6 @@ if [ "${1:-}" = "--quick" ]; then
 fi
 # Debian chromium for tests/test_browser.py, bubblewrap to isolate the grading kernels
 bash scripts/system_packages.sh chromium:chromium bwrap:bubblewrap pg_ctlcluster:postgresql
-# one pytest-xdist worker per core; the tests of each slow fixture (grading run, hostile batches, the book) in one
-# worker each (tests/conftest.py), the rest spread over them
+# pytest-xdist, one worker per core: the tests of each slow fixture (the grading run, the hostile batches, the book)
+# in one worker each (tests/conftest.py), the rest spread over them (three workers on two cores measured slower)
 OMP_NUM_THREADS=1 exec .venv/bin/python -m pytest -n auto --dist loadgroup "$@"

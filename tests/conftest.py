@@ -65,6 +65,21 @@ def pytest_collection_modifyitems(config, items):
         if used:
             item.add_marker(pytest.mark.slow)
             item.add_marker(pytest.mark.xdist_group(SLOW_FIXTURES[used[0]]))
+    if getattr(config.option, "loadgroup", False):
+        _name_groups(items)
+
+
+def _name_groups(items) -> None:
+    """``--dist loadgroup`` sends the tests whose node id ends in ``@<group>`` to one worker. pytest-xdist 3.8 adds
+    that suffix by setting ``item._nodeid``, which pytest 9.2 no longer reads (a node's id is ``item._id``): add it
+    here, as pytest-xdist would."""
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        names = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                        for mark in item.iter_markers("xdist_group")})
+        if names and hasattr(item, "_id") and "@" not in item.nodeid.rsplit("]", 1)[-1]:
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(names)}")
 
 
 def _own_sandbox_uids() -> None:
