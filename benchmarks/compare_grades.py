@@ -83,7 +83,9 @@ def main() -> int:
         shutil.copytree(REPO_ROOT / "autograder", after / "autograder",
                         ignore=shutil.ignore_patterns("course", "__pycache__"))
         run(BUILD, before, work / "submissions", *args.topics)
-        run(GRADE_BEFORE, before, work / "submissions", work / "course-before", work / "before.csv", *args.topics)
+        split = (before / "autograder" / "pipeline.py").exists()   # a commit after the autograder's split
+        run(GRADE_AFTER if split else GRADE_BEFORE, before, work / "submissions", work / "course-before",
+            work / "before.csv", *args.topics)
         run(GRADE_AFTER, after, work / "submissions", work / "course-after", work / "after.csv", *args.topics)
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(before)], cwd=REPO_ROOT, capture_output=True)
