@@ -42,7 +42,11 @@ def grading_seed(default: int) -> int:
     key = secret()
     if key is None:
         return default
-    return int.from_bytes(hashlib.sha256(f"{key}\0{default}".encode()).digest()[:8], "big") % (2**63 - 1)
+    return _derived(f"{key}\0{default}") % (2**63 - 1)
+
+
+def _derived(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
 
 
 def seed_global_rngs(grade_id: str) -> None:
@@ -57,7 +61,7 @@ def seed_global_rngs(grade_id: str) -> None:
     import numpy as np
     import torch
 
-    seed = int.from_bytes(hashlib.sha256(f"{key}\0cell\0{grade_id}".encode()).digest()[:8], "big") % (2**32)
+    seed = _derived(f"{key}\0cell\0{grade_id}") % (2**32)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)

@@ -72,7 +72,11 @@ def _is_graded_test(cell) -> bool:
 
 
 def _source(cell) -> str:
-    return "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+    return _without_magics(cell.source)
+
+
+def _without_magics(source: str) -> str:
+    return "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
 
 
 def _grade_id(cell, index: int) -> str:
@@ -173,8 +177,7 @@ def run_edits(notebook, edits: list[Edit], name: str = "<notebook>") -> tuple[Ru
 def _continue(cells, index: int, edit: Edit, namespace: dict, result: Run, name: str) -> Run:
     """In the child: the edited cell, then the rest (``result`` holds the prefix's graded cells)."""
     cell = cells[index]
-    _execute(cell, "\n".join(line for line in edit.source.splitlines()
-                             if not line.lstrip().startswith(("%", "!"))), index, namespace, result, name)
+    _execute(cell, _without_magics(edit.source), index, namespace, result, name)
     if not (edit.until is not None and _is_graded_test(cell) and edit.until(result)):
         _run_cells(cells, index + 1, namespace, result, name, edit.until)
     return result

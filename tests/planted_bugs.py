@@ -41,6 +41,12 @@ class Warned(PlantedBug):
     says: str = ""
 
 
+def warned_from(bugs: list[PlantedBug], name: str, warning: str, caught_by: str, says: str) -> Warned:
+    """The planted bug ``name`` of ``bugs``, which the chapter also warns about, as a :class:`Warned` mistake."""
+    bug = next(bug for bug in bugs if bug.name == name)
+    return Warned(bug.name, bug.cell, bug.old, bug.new, warning=warning, caught_by=caught_by, says=says)
+
+
 def _discover(folder: str, attribute: str) -> dict[str, list[PlantedBug]]:
     """``tests/<folder>/<topic>.py`` holds the list ``<attribute>`` for exercise ``<topic>``."""
     found = {}

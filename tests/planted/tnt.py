@@ -1,5 +1,5 @@
 """Planted bugs for the exercise "tnt" (see tests/planted_bugs.py)."""
-from tests.planted_bugs import PlantedBug, Warned
+from tests.planted_bugs import PlantedBug, warned_from
 
 BUGS = [
     # the issue's four: class token updated, inner attention over the whole image, no word positions, unfold order
@@ -134,27 +134,18 @@ BUGS += [
 ]
 
 
-def _bug(name: str) -> PlantedBug:
-    return next(bug for bug in BUGS if bug.name == name)
-
-
-def _warned(name: str, warning: str, caught_by: str, says: str) -> Warned:
-    bug = _bug(name)
-    return Warned(bug.name, bug.cell, bug.old, bug.new, warning=warning, caught_by=caught_by, says=says)
-
-
 # the mistakes the chapter warns about, each caught by a visible test cell with a message that names the concept
 WARNED = [
-    _warned("word-convolution-over-the-whole-image", "The pixel (word) embedding", "test_pixel_embed_visible",
+    warned_from(BUGS, "word-convolution-over-the-whole-image", "The pixel (word) embedding", "test_pixel_embed_visible",
             "patch border"),
-    _warned("word-position-embedding-missing", "Two position embeddings, and the words → sentence projection",
+    warned_from(BUGS, "word-position-embedding-missing", "Two position embeddings, and the words → sentence projection",
             "test_pixel_embed_visible", "pixel_pos"),
-    _warned("projection-added-to-class-token", "Two position embeddings, and the words → sentence projection",
+    warned_from(BUGS, "projection-added-to-class-token", "Two position embeddings, and the words → sentence projection",
             "test_inner_to_outer_visible", "class token"),
-    _warned("words-concatenated-feature-major", "Two position embeddings, and the words → sentence projection",
+    warned_from(BUGS, "words-concatenated-feature-major", "Two position embeddings, and the words → sentence projection",
             "test_inner_to_outer_visible", "word after word"),
-    _warned("inner-attention-across-patches", "The TNT block", "test_block_visible", "same patch"),
-    _warned("mask-given-bug-words-grouped-by-position", "The TNT block", "test_inner_attention_visible", "same patch"),
-    _warned("params-inner-mlp-uses-mlp-ratio", "The TNT block", "test_tnt_parameters_visible", "inner MLP"),
-    _warned("params-block-projection-with-bias", "The TNT block", "test_tnt_parameters_visible", "no bias"),
+    warned_from(BUGS, "inner-attention-across-patches", "The TNT block", "test_block_visible", "same patch"),
+    warned_from(BUGS, "mask-given-bug-words-grouped-by-position", "The TNT block", "test_inner_attention_visible", "same patch"),
+    warned_from(BUGS, "params-inner-mlp-uses-mlp-ratio", "The TNT block", "test_tnt_parameters_visible", "inner MLP"),
+    warned_from(BUGS, "params-block-projection-with-bias", "The TNT block", "test_tnt_parameters_visible", "no bias"),
 ]

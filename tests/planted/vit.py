@@ -1,5 +1,5 @@
 """Planted bugs for the exercise "vit" (see tests/planted_bugs.py)."""
-from tests.planted_bugs import PlantedBug, Warned
+from tests.planted_bugs import PlantedBug, warned_from
 
 BUGS = [
     # the five bugs of the issue
@@ -139,31 +139,22 @@ BUGS += [
 ]
 
 
-def _bug(name: str) -> PlantedBug:
-    return next(bug for bug in BUGS if bug.name == name)
-
-
-def _warned(name: str, warning: str, caught_by: str, says: str) -> Warned:
-    bug = _bug(name)
-    return Warned(bug.name, bug.cell, bug.old, bug.new, warning=warning, caught_by=caught_by, says=says)
-
-
 # the mistakes the chapter warns about, each caught by a visible test cell with a message that names the concept
 WARNED = [
-    _warned("patch-flattened-channel-first", "An image as a sequence of patches", "test_patchify_visible",
+    warned_from(BUGS, "patch-flattened-channel-first", "An image as a sequence of patches", "test_patchify_visible",
             "(row, column, channel)"),
-    _warned("conv-weight-flattened-as-c-p-p", "Patch embedding: one linear map, two ways to compute it",
+    warned_from(BUGS, "conv-weight-flattened-as-c-p-p", "Patch embedding: one linear map, two ways to compute it",
             "test_patch_embed_visible", "order"),
-    _warned("pos-embed-added-before-class-token", "The class token and the position embedding", "test_vit_visible",
+    warned_from(BUGS, "pos-embed-added-before-class-token", "The class token and the position embedding", "test_vit_visible",
             "class token"),
-    _warned("head-on-mean-not-class-token", "The class token and the position embedding", "test_vit_visible",
+    warned_from(BUGS, "head-on-mean-not-class-token", "The class token and the position embedding", "test_vit_visible",
             "class token"),
-    _warned("no-layernorm-before-head", "The encoder and the head", "test_vit_visible", "final LayerNorm"),
-    _warned("post-norm-block", "The encoder and the head", "test_block_visible", "pre-norm"),
-    _warned("relu-instead-of-gelu", "The encoder and the head", "test_block_visible", "GELU"),
-    _warned("params-pos-embed-without-class-row", "From pixels to logits: a shape walkthrough", "test_counts_visible",
+    warned_from(BUGS, "no-layernorm-before-head", "The encoder and the head", "test_vit_visible", "final LayerNorm"),
+    warned_from(BUGS, "post-norm-block", "The encoder and the head", "test_block_visible", "pre-norm"),
+    warned_from(BUGS, "relu-instead-of-gelu", "The encoder and the head", "test_block_visible", "GELU"),
+    warned_from(BUGS, "params-pos-embed-without-class-row", "From pixels to logits: a shape walkthrough", "test_counts_visible",
             "position embedding"),
-    _warned("macs-attention-linear-in-tokens", "From pixels to logits: a shape walkthrough", "test_counts_visible",
+    warned_from(BUGS, "macs-attention-linear-in-tokens", "From pixels to logits: a shape walkthrough", "test_counts_visible",
             "attention products"),
-    _warned("unpatchify-given-bug", "An image as a sequence of patches", "test_unpatchify_visible", "its place"),
+    warned_from(BUGS, "unpatchify-given-bug", "An image as a sequence of patches", "test_unpatchify_visible", "its place"),
 ]
