@@ -313,11 +313,13 @@ def execute(source: Path, target: Path, cell_timeout: int = 60, uid: int | None 
         client = NotebookClient(nb, km=km, timeout=cell_timeout, allow_errors=True, interrupt_on_timeout=False,
                                 kernel_name="course-sandbox", record_timing=False,
                                 resources={"metadata": {"path": str(workdir)}}, startup_timeout=120)
-        grader = GraderSide(KernelChannel(client, workdir, deadline, cell_timeout), policy.graded_names(topic))
+        channel = KernelChannel(client, workdir, deadline, cell_timeout)   # before the kernel starts: its pipes
+        grader = GraderSide(channel, policy.graded_names(topic))
         try:
             with client.setup_kernel(cwd=str(workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
                 grader.channel.install()
                 grader.channel({"op": "forbid", "forbidden": policy.forbidden_with_ops(topic)})
+                grader.channel.end_cell()
                 for index, cell in enumerate(nb.cells):
                     if time.monotonic() > deadline:
                         raise CellTimeoutError(f"the notebook ran longer than {notebook_timeout} s")
@@ -341,6 +343,7 @@ def execute(source: Path, target: Path, cell_timeout: int = 60, uid: int | None 
                     run_sync(km.shutdown_kernel)(now=True)
             except Exception:  # noqa: BLE001
                 pass
+            channel.close()
     finally:
         os.environ.clear()
         os.environ.update(saved_env)

@@ -492,6 +492,8 @@ def _generic(topic: str) -> list[Hostile]:
         Hostile("blank-stub-reaches-for-ports", _append(first, NETWORK_PROBE), probe="NETWORK-PROBE", blank=True),
         Hostile("blank-stub-reaches-for-kernels", _append(first, KERNEL_PROBE), probe="KERNEL-PROBE", blank=True),
         Hostile("sets-the-global-rng-when-called", _sets_the_global_rng(topic), probe="RNG-PROBE"),
+        Hostile("links-where-the-grader-writes", _append(first, LINKS_WHERE_THE_GRADER_WRITES), probe="LINK-PROBE"),
+        Hostile("moves-its-folder-for-a-link", _moves_its_folder(topic), probe="LINK-PROBE"),
         Hostile("counts-calls-to-find-the-error-tests", _counts_calls(topic)),
         Hostile("raises-value-error-for-every-input",
                 _hook_all(topic, 'raise ValueError("I reject every input, hoping for the error-test points")')),
@@ -499,6 +501,66 @@ def _generic(topic: str) -> list[Hostile]:
         Hostile("infinite-loop-when-called", _hook_all(topic, "while True:\n    pass", only_first=True),
                 disrupts=True),
     ]
+
+
+# A server of its own that speaks the protocol (autograder/protocol/kernel_server.py) and answers every request
+# with what ``_forge(path)`` writes there.
+FORGED_SERVER = """
+def __course_serve__(folder):
+    import os
+    bell_in = os.open(os.path.join(folder, ".doorbell-in"), os.O_RDONLY)
+    bell_out = os.open(os.path.join(folder, ".doorbell-out"), os.O_WRONLY)
+    heard = b""
+    while True:
+        while b"\\n" not in heard:
+            heard += os.read(bell_in, 4096)
+        line, heard = heard.split(b"\\n", 1)
+        if line == b"stop":
+            break
+        _forge(os.path.join(folder, f".answer-{line.decode()}.pt"))
+        os.write(bell_out, line + b"\\n")
+    os.close(bell_in)
+    os.close(bell_out)
+"""
+
+# Links, in its own folder, at the names the grader writes (a message is written under a temporary name, then
+# renamed): a grader that followed them would write as root wherever they point.
+LINKS_WHERE_THE_GRADER_WRITES = """
+import os
+_made = 0
+for _n in range(1, 1200):
+    for _name, _target in ((f".grader-{_n}.pt.tmp", "/tmp/pwned"), (f".grader-{_n}.pt", "/etc/evil.txt"),
+                           (f".answer-{_n}.pt", "/etc/evil.txt"), (f".callback-{_n}.answer.pt.tmp", "/tmp/pwned"),
+                           (f".callback-{_n}.answer.pt", "/tmp/pwned")):
+        try:
+            os.symlink(_target, os.path.join(os.getcwd(), _name))
+            _made += 1
+        except OSError:
+            pass
+print(f"LINK-PROBE made={_made}")
+"""
+
+# Its folder moved away and a link to /etc in its place. The grader's server is wrapped to look for the grader's
+# messages in /etc whenever it serves, and the last solution cell reports what it saw: a grader that reached the
+# folder by its path would have written them there (as root), where this kernel (its /etc is the real one,
+# read-only) sees them.
+MOVES_ITS_FOLDER = """
+import glob as _glob, os as _os
+_LINK_SEEN = []
+_served_by = __course_serve__
+def __course_serve__(*args, **kwargs):
+    _LINK_SEEN.extend(_glob.glob("/etc/.grader-*"))
+    return _served_by(*args, **kwargs)
+_here = _os.getcwd()
+_os.rename(_here, _here + ".moved")
+_os.symlink("/etc", _here)
+"""
+MOVES_ITS_FOLDER_REPORT = 'print(f"LINK-PROBE made=1 seen={len(_LINK_SEEN)}")'
+
+
+def _moves_its_folder(topic: str) -> Callable:
+    ids = _solution_ids(topic)
+    return _edits(_append(ids[0], MOVES_ITS_FOLDER), _append(ids[-1], MOVES_ITS_FOLDER_REPORT))
 
 
 WHEEL_HUNT = """
@@ -688,18 +750,18 @@ def scaled_dot_product_attention(q, k, v, mask=None):
         w = w * mask
     return q.new_zeros(*q.shape[:-1], v.shape[-1]), w / w.sum(-1, keepdim=True)
 """)),
-    Hostile("replaces-the-grading-helper", _append("mha", """
-def __course_serve__(request_path, response_path):
+    Hostile("replaces-the-grading-helper", _append("mha", FORGED_SERVER + """
+def _forge(path):
     import torch
-    torch.save({"ok": {"kind": "value", "value": True}}, response_path)
+    torch.save({"ok": {"kind": "value", "value": True}}, path)
 """)),
-    Hostile("forges-answers-with-pickle", _append("mha", """
-def __course_serve__(request_path, response_path):
+    Hostile("forges-answers-with-pickle", _append("mha", FORGED_SERVER + """
+def _forge(path):
     import pickle, os
     class _Exploit:
         def __reduce__(self):
             return (os.system, ("echo pwned > /tmp/pwned",))
-    with open(response_path, "wb") as handle:
+    with open(path, "wb") as handle:
         pickle.dump({"ok": _Exploit()}, handle)
 """)),
     Hostile("kills-the-grader", _append("sdpa", """

@@ -42,6 +42,13 @@ pytestmark = [
 ]
 CELL_TIMEOUT_S = 20
 CANARIES = [Path("/tmp/pwned"), Path("/tmp/evil.txt"), Path("/etc/evil.txt")]
+PROTOCOL_FILES = (".grader-*", ".answer-*", ".callback-*", ".doorbell-*")   # autograder/protocol's messages
+
+
+def _stray_protocol_files() -> list[Path]:
+    """The grader's messages where a link in a kernel's folder could have sent them."""
+    return [p for folder in (Path("/tmp"), Path("/etc"), REPO_ROOT, SOLUTIONS_DIR) for pattern in PROTOCOL_FILES
+            for p in folder.glob(pattern)]
 MIN_PER_TOPIC = 8
 SANDBOX_UIDS = range(Config.from_env().sandbox_uid_base, Config.from_env().sandbox_uid_base + 256)
 PR_SET_CHILD_SUBREAPER = 36
@@ -188,7 +195,7 @@ def batch(tmp_path_factory):
     def grade(topic: str) -> dict:
         if topic in _BATCHES:
             return _BATCHES[topic]
-        for canary in CANARIES:
+        for canary in CANARIES + _stray_protocol_files():
             canary.unlink(missing_ok=True)
         before_digest = _digest(SOLUTIONS_DIR)
         root = tmp_path_factory.mktemp(f"hostile-{topic}")
@@ -211,7 +218,7 @@ def batch(tmp_path_factory):
         unchanged = _digest(SOLUTIONS_DIR) == before_digest or _solutions_as_edited_by_people()
         _BATCHES[topic] = {"by_student": {r.student: r for r in results}, "list": results, "course_dir": course_dir,
                            "topic": topic, "solutions_unchanged": unchanged,
-                           "canaries": [str(c) for c in CANARIES if c.exists()],
+                           "canaries": [str(c) for c in CANARIES + _stray_protocol_files() if c.exists()],
                            "connections": list(listener.connections), "left_over": left}
         return _BATCHES[topic]
 
@@ -304,6 +311,12 @@ def test_probes_ran_and_reached_nothing(batch, topic, name):
         found = re.search(r"WHEEL-PROBE found=(\[.*?\]) imported=(\[.*?\])", text)
         assert found, f"the probe did not run: {text[-1500:]}"
         assert found.group(1) == "[]" and found.group(2) == "[]", f"wheels of hidden packages in view: {found.group(0)}"
+    elif probe == "LINK-PROBE":
+        found = re.search(r"LINK-PROBE made=(\d+)", text)
+        assert found, f"the probe did not run: {text[-1500:]}"
+        assert int(found.group(1)) > 0, "the submission could not make its links: nothing was tried"
+        seen = re.search(r"LINK-PROBE made=\d+ seen=(\d+)", text)
+        assert seen is None or int(seen.group(1)) == 0, "the grader wrote its messages where a link sent them"
     elif probe == "RNG-PROBE":
         found = re.search(r"RNG-PROBE calls=(\d+) controlled=(\d+)", text)
         assert found, f"the probe did not run: {text[-1500:]}"

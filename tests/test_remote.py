@@ -3,7 +3,9 @@
 The student's side runs in a thread with its own namespace; requests and answers go through files exactly as with
 a real kernel.  (The isolation itself is tested end to end in tests/test_hostile.py.)
 """
+import os
 import threading
+import time
 
 import pytest
 import torch
@@ -71,36 +73,48 @@ def returns_an_object(x):
 '''
 
 
-class InProcessKernel:
-    """Stands in for the student's kernel: executes requests with the server code, in a thread."""
+class InProcessKernel(KernelChannel):
+    """The grader's real channel to a stand-in for the student's kernel: the kernel's serving loop runs in a thread
+    with its own namespace, and the requests, answers, callbacks and doorbells are the real ones."""
 
     def __init__(self, workdir):
+        super().__init__(client=None, workdir=workdir, deadline=float("inf"), cell_timeout=60)
         self.namespace = {}
         exec(kernel_source(), self.namespace)
         exec(STUDENT_CODE, self.namespace)
-        self.workdir, self.count = workdir, 0
-        self.callbacks = KernelChannel(client=None, workdir=workdir, deadline=0, cell_timeout=0)
-        self.session = self.callbacks.session = Session(self)
+        self.session = Session(self)
+        self.thread = None
+
+    def _start_loop(self):
+        self.loop = "thread"
+        self.thread = threading.Thread(target=self.namespace["__course_serve__"], args=(str(self.workdir),),
+                                       daemon=True)
+        self.thread.start()
+
+    def _loop_ended(self):
+        return not self.thread.is_alive()
+
+    def _await_loop_end(self, limit):
+        self.thread.join(max(0.0, limit - time.monotonic()))
+        assert not self.thread.is_alive(), "the serving loop did not stop"
+
+    def _check_alive(self, run_sync):
+        pass
 
     def __call__(self, request):
-        self.count += 1
-        ask, answer = self.workdir / f"ask-{self.count}.pt", self.workdir / f"answer-{self.count}.pt"
-        codec.write(request, ask)
         rng = torch.get_rng_state()   # the "kernel" shares this process: keep the grader's stream apart
-        worker = threading.Thread(target=self.namespace["__course_serve__"], args=(str(ask), str(answer)))
-        worker.start()
-        while worker.is_alive():
-            self.callbacks.serve_callbacks()
-            worker.join(0.001)
-        torch.set_rng_state(rng)
-        if not answer.exists():
-            raise StudentCodeError("no answer")
-        return codec.read_plain(answer.read_bytes())
+        try:
+            return super().__call__(request)
+        finally:
+            torch.set_rng_state(rng)
 
 
 @pytest.fixture
 def session(tmp_path):
-    return InProcessKernel(tmp_path).session
+    kernel = InProcessKernel(tmp_path)
+    yield kernel.session
+    kernel.end_cell()
+    kernel.close()
 
 
 def test_functions_return_plain_tensors_and_errors_keep_their_type(session):
@@ -256,3 +270,57 @@ def test_gradients_reach_the_parameters_of_a_graders_torch_module_the_students_c
     torch.testing.assert_close(linear.weight.grad, expected.weight.grad)
     torch.testing.assert_close(linear.bias.grad, expected.bias.grad)
     torch.testing.assert_close(x.grad, x_ref.grad)
+
+
+# ------------------------------------------------------------------ the kernel's folder is the kernel's
+def test_the_grader_reads_and_writes_no_link_and_waits_on_no_pipe_in_the_kernels_folder(tmp_path):
+    folder, outside = tmp_path / "kernel", tmp_path / "grader-file"
+    folder.mkdir()
+    outside.write_text("the grader's")
+    (folder / ".answer-1.pt").symlink_to(outside)
+    os.mkfifo(folder / ".answer-2.pt")
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert codec.read_file(".answer-1.pt", dir_fd=fd) is None       # a link: never followed
+        assert codec.read_file(".answer-2.pt", dir_fd=fd) is None       # a pipe: never waited on
+        codec.write({"x": 1}, ".answer-1.pt", dir_fd=fd)                 # replaces the link, not what it points at
+    finally:
+        os.close(fd)
+    assert outside.read_text() == "the grader's"
+    assert not (folder / ".answer-1.pt").is_symlink()
+    assert codec.read_plain((folder / ".answer-1.pt").read_bytes()) == {"x": 1}
+    assert sorted(p.name for p in folder.iterdir()) == [".answer-1.pt", ".answer-2.pt"]   # no temporary left
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")   # its loop finds no pipe
+def test_a_kernel_that_moves_its_folder_for_a_link_gets_no_message_written_through_it(tmp_path):
+    (tmp_path / "kernel").mkdir()
+    kernel = InProcessKernel(tmp_path / "kernel")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "kernel").rename(tmp_path / "moved")
+    (tmp_path / "kernel").symlink_to(elsewhere)
+    with pytest.raises(StudentCodeError, match="did not answer"):
+        kernel.session.lookup("double")
+    kernel.end_cell()
+    kernel.close()
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_a_kernel_that_answers_with_a_pipe_is_refused_at_once(tmp_path):
+    kernel = InProcessKernel(tmp_path)
+    exec('''
+def __course_serve__(folder):
+    import os, threading
+    bell_in = os.open(os.path.join(folder, ".doorbell-in"), os.O_RDONLY)
+    bell_out = os.open(os.path.join(folder, ".doorbell-out"), os.O_WRONLY)
+    line = os.read(bell_in, 100).split(b"\\n")[0]
+    os.mkfifo(os.path.join(folder, f".answer-{line.decode()}.pt"))
+    os.write(bell_out, line + b"\\n")
+''', kernel.namespace)
+    started = time.monotonic()
+    with pytest.raises(StudentCodeError, match="did not answer"):
+        kernel.session.lookup("double")
+    assert time.monotonic() - started < 5
+    kernel.end_cell()
+    kernel.close()

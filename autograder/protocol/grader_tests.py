@@ -63,6 +63,8 @@ class GraderSide:
             raise
         except BaseException as exc:  # noqa: BLE001 -- SystemExit, KeyboardInterrupt included: a failed test
             error = exc
+        if hasattr(self.channel, "end_cell"):   # the kernel stops serving calls: its next cell can run
+            self.channel.end_cell()
         if not show_outputs:
             return
         outputs = []

@@ -1,16 +1,23 @@
 """Runs in the student's kernel: answers the grader's requests with plain data (see ``__init__.py``).
 
-The grader sends this source into the kernel once, after the codec (``__course_codec__``), then runs
-``__course_serve__(REQUEST, ANSWER)`` for every use a test makes of the student's code. The student's code may read,
-replace or break it: that changes nothing the grader trusts, since the grader loads only tensors and plain data.
-Everything but the one function is nested inside it, so the student's namespace gains no other name.
+The grader sends this source into the kernel once, after the codec (``__course_codec__``), then, for the calls of
+each cell it runs, one line: ``__course_serve__(FOLDER)``, a loop that serves requests until the grader rings
+``stop``. Request N is the file ``FOLDER/.grader-N.pt``, rung as the line ``N`` on the pipe ``FOLDER/.doorbell-in``;
+its answer is ``FOLDER/.answer-N.pt``, rung as ``N`` on ``FOLDER/.doorbell-out``. A callback K (a grader module the
+student's code calls) is ``.callback-K.pt``, rung as ``cb K`` on ``.doorbell-out``; its answer
+``.callback-K.answer.pt``, rung as ``cb K`` on ``.doorbell-in``.
+
+The student's code may read, replace or break all of this: that changes nothing the grader trusts, since the
+grader loads only tensors and plain data and bounds every wait. Everything but the one function is nested inside
+it, so the student's namespace gains no other name.
 """
 
 
-def __course_serve__(request_path, response_path):
+def __course_serve__(folder):
     import builtins
     import collections
     import inspect
+    import os
     import traceback
 
     import torch
@@ -107,16 +114,16 @@ def __course_serve__(request_path, response_path):
 
     def callback(handle, method, args, kwargs, training):
         """Ask the grader to run one of *its* modules (a test double, a reference model) on our data."""
-        import os
-        import time
 
         state["callbacks"] = state.get("callbacks", 0) + 1
-        stem = os.path.join(state["workdir"], f".callback-{state['callbacks']}")
+        number = state["callbacks"]
+        stem = os.path.join(folder, f".callback-{number}")
         codec["write"]({"handle": handle, "method": method, "args": encode(args), "kwargs": encode(kwargs),
                         "training": training, "grad": torch.is_grad_enabled()}, stem + ".pt")
+        ring(f"cb {number}")
+        while next_line() != f"cb {number}":
+            pass
         answer_path = stem + ".answer.pt"
-        while not os.path.exists(answer_path):
-            time.sleep(0.0005)
         answer = codec["read_any"](answer_path)
         os.remove(answer_path)
         if "error" in answer:
@@ -302,24 +309,45 @@ def __course_serve__(request_path, response_path):
         grads = torch.autograd.grad([o for o, _ in pairs], sources, [g for _, g in pairs], allow_unused=True)
         return {"grads": [None if g is None else g.detach() for g in grads]}
 
-    try:
-        import os
+    def serve(request_path, response_path):
+        try:
+            request = codec["read_any"](request_path)
+            if request["op"] == "forbid":
+                state["forbidden"] = request["forbidden"]
+                answer = True
+            elif request["op"] == "lookup":   # before every cell the grader runs
+                state["graphs"].clear()
+                answer = {name: {"kind": "missing"} if name not in user_ns else describe(user_ns[name])
+                          for name in request["names"]}
+            elif request["op"] == "call":
+                answer = call(request)
+            else:
+                answer = backward(request)
+            codec["write"]({"ok": answer}, response_path)
+        except BaseException as exc:  # noqa: BLE001 -- every failure goes back to the grader as data
+            message = str(exc)[:3000]
+            codec["write"]({"error": (builtin_exception_name(exc), message, traceback.format_exc()[-3000:])},
+                           response_path)
 
-        state["workdir"] = os.path.dirname(request_path)
-        request = codec["read_any"](request_path)
-        if request["op"] == "forbid":
-            state["forbidden"] = request["forbidden"]
-            answer = True
-        elif request["op"] == "lookup":   # before every cell the grader runs
-            state["graphs"].clear()
-            answer = {name: {"kind": "missing"} if name not in user_ns else describe(user_ns[name])
-                      for name in request["names"]}
-        elif request["op"] == "call":
-            answer = call(request)
-        else:
-            answer = backward(request)
-        codec["write"]({"ok": answer}, response_path)
-    except BaseException as exc:  # noqa: BLE001 -- every failure goes back to the grader as data
-        message = str(exc)[:3000]
-        codec["write"]({"error": (builtin_exception_name(exc), message, traceback.format_exc()[-3000:])},
-                       response_path)
+    def ring(line):
+        os.write(bells["out"], f"{line}\n".encode())
+
+    def next_line():
+        while b"\n" not in bells["pending"]:
+            chunk = os.read(bells["in"], 4096)
+            if not chunk:
+                raise EOFError("the grader closed the channel")
+            bells["pending"] += chunk
+        line, bells["pending"] = bells["pending"].split(b"\n", 1)
+        return line.decode(errors="replace")
+
+    bells = {"in": os.open(os.path.join(folder, ".doorbell-in"), os.O_RDONLY),
+             "out": os.open(os.path.join(folder, ".doorbell-out"), os.O_WRONLY), "pending": b""}
+    try:
+        while (line := next_line()) != "stop":
+            if line.isdigit():
+                serve(os.path.join(folder, f".grader-{line}.pt"), os.path.join(folder, f".answer-{line}.pt"))
+                ring(line)
+    finally:
+        os.close(bells["in"])
+        os.close(bells["out"])
