@@ -519,7 +519,7 @@ VARIANTS: dict[str, list[Variant]] = {topic: GENERIC + SPECIFIC.get(topic, []) f
 
 # --------------------------------------------------------------------------- graded bundles
 
-BUNDLE_SIZE = 3  # variants per graded notebook: every variant is graded, in a third as many grading runs
+BUNDLE_SIZE = 6  # variants per graded notebook: every variant is graded, in a sixth as many grading runs
 
 
 def bundles(topic: str) -> dict[str, list[Variant]]:
