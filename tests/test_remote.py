@@ -324,3 +324,30 @@ def __course_serve__(folder):
     assert time.monotonic() - started < 5
     kernel.end_cell()
     kernel.close()
+
+
+def test_a_kernel_that_floods_its_pipes_cannot_keep_the_grader_past_the_time_limit(tmp_path):
+    from nbclient.exceptions import CellTimeoutError
+
+    kernel = InProcessKernel(tmp_path)
+    kernel.cell_timeout = 1
+    exec('''
+def __course_serve__(folder):
+    import os
+    bell_in = os.open(os.path.join(folder, ".doorbell-in"), os.O_WRONLY | os.O_NONBLOCK)
+    bell_out = os.open(os.path.join(folder, ".doorbell-out"), os.O_WRONLY | os.O_NONBLOCK)
+    junk = b"cb 1\\n" * 1000 + b"x" * 5000
+    while not os.path.exists(os.path.join(folder, "enough")):
+        for bell in (bell_in, bell_out):
+            try:
+                os.write(bell, junk)
+            except BlockingIOError:
+                pass
+''', kernel.namespace)
+    started = time.monotonic()
+    with pytest.raises(CellTimeoutError):
+        kernel.session.lookup("double")
+    assert time.monotonic() - started < 3
+    (tmp_path / "enough").touch()
+    kernel.thread.join(5)
+    kernel.close()

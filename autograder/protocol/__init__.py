@@ -13,6 +13,14 @@ Where each file runs:
 - ``codec.py`` (both): one message per file, written whole; the grader reads what the kernel wrote with
   ``torch.load(weights_only=True)``.
 
+Transport: the grader makes the kernel's folder and two named pipes in it (``.doorbell-in``, ``.doorbell-out``)
+before the kernel starts, and keeps descriptors to them. For the requests of one cell it runs, one Jupyter execute
+request starts ``__course_serve__(FOLDER)`` in the kernel, a loop: request N is the file ``.grader-N.pt``, rung as
+the line ``N`` on ``.doorbell-in``; its answer ``.answer-N.pt``, rung as ``N`` on ``.doorbell-out``; ``stop`` ends
+the loop at the end of the cell. A callback K is ``.callback-K.pt``, rung as ``cb K`` on ``.doorbell-out``, answered
+by ``.callback-K.answer.pt`` and ``cb K`` on ``.doorbell-in``. The grader never follows a link in that folder,
+reads regular files only, writes only files it creates there, and bounds every wait by the time limits.
+
 Trust model: the kernel, and everything in it (this protocol's server included), may be hostile. The grader takes
 from it only tensors and plain data (numbers, strings, tuples, lists, dicts), never an object with code; the
 comparisons, ``assert`` statements and the reference solution live in the grader, which the student's code never
@@ -33,7 +41,7 @@ Messages, grader -> kernel (a dict with ``op``), each answered by ``{"ok": value
   generators as ``{"__generator__": state}``) -> ``{"result", "mutated", "rng_state", "grad_outputs"}``.
 - ``{"op": "backward", "call_id", "grad_outputs"}`` -> ``{"grads": [...]}``.
 
-Kernel -> grader, while a call runs (a callback, file ``.callback-N.pt``): ``{"handle", "method", "args", "kwargs",
+Kernel -> grader, while a call runs (a callback, file ``.callback-K.pt``): ``{"handle", "method", "args", "kwargs",
 "training", "grad"}`` -> ``{"ok": plain data}`` or ``{"error": (name, message)}``; only ``forward`` and the public
 methods of the module's own class may be called, on a private copy made for that call.
 """
