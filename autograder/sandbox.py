@@ -317,9 +317,7 @@ def execute(source: Path, target: Path, cell_timeout: int = 60, uid: int | None 
         grader = GraderSide(channel, policy.graded_names(topic))
         try:
             with client.setup_kernel(cwd=str(workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
-                grader.channel.install()
-                grader.channel({"op": "forbid", "forbidden": policy.forbidden_with_ops(topic)})
-                grader.channel.end_cell()
+                channel.install(policy.forbidden_with_ops(topic))
                 for index, cell in enumerate(nb.cells):
                     if time.monotonic() > deadline:
                         raise CellTimeoutError(f"the notebook ran longer than {notebook_timeout} s")

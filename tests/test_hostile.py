@@ -43,15 +43,15 @@ pytestmark = [
 CELL_TIMEOUT_S = 20
 CANARIES = [Path("/tmp/pwned"), Path("/tmp/evil.txt"), Path("/etc/evil.txt")]
 PROTOCOL_FILES = (".grader-*", ".answer-*", ".callback-*", ".doorbell-*")   # autograder/protocol's messages
+MIN_PER_TOPIC = 8
+SANDBOX_UIDS = range(Config.from_env().sandbox_uid_base, Config.from_env().sandbox_uid_base + 256)
+PR_SET_CHILD_SUBREAPER = 36
 
 
 def _stray_protocol_files() -> list[Path]:
     """The grader's messages where a link in a kernel's folder could have sent them."""
     return [p for folder in (Path("/tmp"), Path("/etc"), REPO_ROOT, SOLUTIONS_DIR) for pattern in PROTOCOL_FILES
             for p in folder.glob(pattern)]
-MIN_PER_TOPIC = 8
-SANDBOX_UIDS = range(Config.from_env().sandbox_uid_base, Config.from_env().sandbox_uid_base + 256)
-PR_SET_CHILD_SUBREAPER = 36
 
 
 def _cases(select=lambda hostile: True):

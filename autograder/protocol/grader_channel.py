@@ -72,12 +72,6 @@ class KernelChannel:
         self.bell_in = self.bell_out = self.folder = -1
 
     # ------------------------------------------------------------------ Jupyter: one execute request
-    def _run(self, code: str) -> list[str]:
-        """Run ``code`` in the student's kernel and wait for it; return the errors it printed."""
-        msg_id = self._execute(code)
-        self._await_reply(msg_id, self._limit())
-        return self.errors
-
     def _execute(self, code: str) -> str:
         self.errors = []
         return self.client.kc.execute(code, store_history=False, allow_stdin=False, stop_on_error=False)
@@ -85,18 +79,25 @@ class KernelChannel:
     def _limit(self) -> float:
         return min(self.deadline, time.monotonic() + self.cell_timeout)
 
-    def _await_reply(self, msg_id: str, limit: float) -> None:
+    def _waiting(self, limit: float):
+        """Yields until ``limit``, then raises; checks every ALIVE_CHECK_S that the kernel is still alive."""
         from jupyter_core.utils import run_sync
         from nbclient.exceptions import CellTimeoutError
 
         next_alive_check = time.monotonic() + ALIVE_CHECK_S
-        while not self._replied(msg_id, wait=QUIET_S):
+        while True:
             now = time.monotonic()
             if now > limit:
                 raise CellTimeoutError(f"a call into the student's code ran longer than {self.cell_timeout} s")
             if now > next_alive_check:
                 next_alive_check = now + ALIVE_CHECK_S
                 self._check_alive(run_sync)
+            yield
+
+    def _await_reply(self, msg_id: str, limit: float) -> None:
+        for _ in self._waiting(limit):
+            if self._replied(msg_id, wait=QUIET_S):
+                return
 
     def _replied(self, msg_id: str, wait: float = 0.0) -> bool:
         """Whether the kernel has answered execute request ``msg_id``; drains its output meanwhile (it is never
@@ -172,12 +173,8 @@ class KernelChannel:
 
     def _await_ring(self, number: str) -> bool:
         """Wait for the kernel to ring ``number``, serving its callbacks; False when its loop ended first."""
-        from jupyter_core.utils import run_sync
-        from nbclient.exceptions import CellTimeoutError
-
         limit = self._limit()
-        next_alive_check = time.monotonic() + ALIVE_CHECK_S
-        while True:
+        for _ in self._waiting(limit):
             lines = self._lines(QUIET_S)
             for line in lines:
                 if line == number:
@@ -186,23 +183,18 @@ class KernelChannel:
                     break
                 if line.startswith("cb ") and line[3:].isdigit():
                     self._serve_callback(line[3:])
-            now = time.monotonic()
-            if now > limit:
-                raise CellTimeoutError(f"a call into the student's code ran longer than {self.cell_timeout} s")
             if not lines and self._loop_ended():
                 self.loop = None
                 self._discard(self.bell_in)
                 return False
-            if now > next_alive_check:
-                next_alive_check = now + ALIVE_CHECK_S
-                self._check_alive(run_sync)
+        return False   # not reached: _waiting raises at the limit
 
     def _serve_callback(self, number: str) -> None:
         ask, answer_name = f".callback-{number}.pt", f".callback-{number}.answer.pt"
         data = codec.read_file(ask, dir_fd=self.folder)
         if data is None:
             return
-        os.unlink(ask, dir_fd=self.folder)
+        self._unlink(ask)
         try:
             answer = self.session.serve_callback(codec.read_plain(data))
         except Exception as exc:  # noqa: BLE001 -- a malformed request is the student's code's problem
@@ -223,14 +215,22 @@ class KernelChannel:
         self._discard(self.bell_in)
         self._discard(self.bell_out)
 
-    def install(self) -> None:
-        self._run(kernel_source())
+    def install(self, forbidden: dict) -> None:
+        """Before any student cell: the server into the kernel, and the built-ins the exercise forbids."""
+        self._await_reply(self._execute(kernel_source()), self._limit())
+        self({"op": "forbid", "forbidden": forbidden})
+        self.end_cell()
+
+    def _unlink(self, name: str) -> None:
+        try:
+            os.unlink(name, dir_fd=self.folder)
+        except OSError:   # gone already: the kernel may delete what is in its folder
+            pass
 
     def __call__(self, request: dict) -> dict:
         self.count += 1
         number = str(self.count)
         ask, answer = f".grader-{number}.pt", f".answer-{number}.pt"
-        self._discard(self.bell_out)
         try:
             codec.write(request, ask, dir_fd=self.folder)
         except OSError as exc:
@@ -239,16 +239,12 @@ class KernelChannel:
         if self.loop is None:
             self._start_loop()
         answered = self._ring(number) and self._await_ring(number)
-        for name in (ask,) + ((answer,) if not answered else ()):
-            try:
-                os.unlink(name, dir_fd=self.folder)
-            except OSError:
-                pass
         data = codec.read_file(answer, dir_fd=self.folder) if answered else None
+        self._unlink(ask)
+        self._unlink(answer)
         if data is None:
             raise StudentCodeError("your notebook's kernel did not answer the grader"
                                    + (f" ({self.errors[0][:300]})" if self.errors else ""))
-        os.unlink(answer, dir_fd=self.folder)
         try:
             return codec.read_plain(data)
         except Exception as exc:  # noqa: BLE001 -- anything but plain data is refused
