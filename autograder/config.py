@@ -24,6 +24,7 @@ ENVIRONMENT = {
     "cpu_s": "COURSE_SANDBOX_CPU_S",
     "nproc": "COURSE_SANDBOX_NPROC",
     "bwrap": "COURSE_SANDBOX_BWRAP",
+    "zygote": "COURSE_SANDBOX_ZYGOTE",
     "drop_privileges": "COURSE_SANDBOX_DROP_PRIVILEGES",
     "device": "COURSE_DEVICE",
     "scheduler": "COURSE_SCHEDULER",
@@ -45,6 +46,7 @@ class Config:
     nproc: int = 64                          # ... processes of its uid (when the grader is root)
     sandbox_uid_base: int = 61000            # kernels run as uid base + worker slot when the grader is root
     bwrap: bool = True                       # isolate kernels with bubblewrap where it works
+    zygote: bool = True                      # ... and start them from a pre-loaded zygote in the same sandbox
     drop_privileges: str = "auto"            # "auto": under bubblewrap; "1": also without it; "0": never
     device: str | None = None                # COURSE_DEVICE for the student's kernel (coursetools.device)
     scheduler: str | None = None             # a Dask scheduler (tcp://HOST:PORT) runs the execute step; None: here
@@ -83,4 +85,4 @@ class Config:
                 "config": {name: getattr(self, name) for name in KERNEL_FIELDS}}
 
 
-KERNEL_FIELDS = ("memory_mb", "cpu_s", "nproc", "bwrap", "drop_privileges", "device")
+KERNEL_FIELDS = ("memory_mb", "cpu_s", "nproc", "bwrap", "zygote", "drop_privileges", "device")

@@ -5,11 +5,13 @@
 Run by the worker pool (``pool.py``) once per submission, several at a time.  nbgrader never executes student code
 (it sanitizes before and scores after, see ``pipeline.grade``).  Here the notebook is split:
 
-- the student's cells run in a kernel of their own, started through bubblewrap in an allow-list view of the
-  filesystem (system folders and the Python environment read-only, ``coursetools`` read-only, a writable folder
-  holding nothing but this notebook; no repository, no solutions, no gradebook, no other submission, a private /tmp
-  and process table), as an unprivileged uid of its own when the grader is root, under resource limits (address
-  space, CPU seconds, file size, processes: ``sandbox_kernel.py``), with a clean environment;
+- the student's cells run in a kernel of their own, started through bubblewrap or, where the grader is root, forked
+  by the kernel zygote (``kernel_zygote.py``: PyTorch imported once per worker), in an allow-list view of the
+  filesystem, the same either way (``kernel_view``: system folders and the Python environment read-only,
+  ``coursetools`` read-only, a writable folder holding nothing but this notebook; no repository, no solutions, no
+  gradebook, no other submission, a private /tmp and process table), as an unprivileged uid of its own when the
+  grader is root, under resource limits (address space, CPU seconds, file size, processes: ``sandbox_kernel.py``),
+  with a clean environment;
 - the graded test cells run *here*, in the grader's process, against stand-ins for the student's functions and
   modules (``protocol/``): the student's kernel only ever answers with tensors and plain data,
   loaded with ``torch.load(weights_only=True)``.  So no student code can see a hidden test or the reference, strip
@@ -114,13 +116,14 @@ def _tidy_outputs(nb) -> None:
             cell.metadata[REASON_KEY] = {"stderr": _cap("".join(stderr))[:2000]}
 
 
-def _mark_unfinished(nb, reason: str, ename: str) -> None:
-    """Give the cell that was running, and every graded cell after it, an error output with ``reason``."""
+def _mark_unfinished(nb, reason: str, ename: str, running: int | None = None) -> None:
+    """Give the cell that was running (index ``running``; else the first one that has not run), and every graded cell
+    after it, an error output with ``reason``."""
     started = False
-    for cell in nb.cells:
+    for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
-        if not started and cell.get("execution_count") is None:
+        if not started and (index >= running if running is not None else cell.get("execution_count") is None):
             started = True
             cell.outputs = [nbformat.v4.new_output("error", ename=ename, evalue=reason, traceback=[reason])]
             continue
@@ -171,36 +174,40 @@ def _blocked_package(base: Path, name: str) -> Path:
     return folder
 
 
-def _bwrap_prefix(base: Path, keep_caps: bool, topic: str = "") -> list[str]:
-    """An allow-list view of the filesystem: system folders and the Python environment read-only, the course
-    package's tools and the modules this exercise builds on read-only (nothing it grades), packages that implement
-    what the course grades replaced by stand-ins that refuse to import, the submission's own folder writable; no
-    repository, no solutions, no gradebook, no other submission, a private /tmp, a private process table, and no
-    network (a network namespace of its own: the kernel talks to the grader over unix sockets in its folder)."""
+def kernel_view(base: Path, topic: str = "") -> list[list[str]]:
+    """An allow-list view of the filesystem, as operations in bubblewrap's terms (``--ro-bind SRC DEST`` is
+    ``["ro-bind", SRC, DEST]``): system folders and the Python environment read-only, the course package's tools and
+    the modules this exercise builds on read-only (nothing it grades), packages that implement what the course grades
+    replaced by stand-ins that refuse to import, the submission's own folder writable; no repository, no solutions,
+    no gradebook, no other submission, a private /tmp. Applied by bubblewrap (``_bwrap_prefix``) or by the kernel
+    zygote (``kernel_zygote.apply_view``), in new pid, IPC, UTS and network namespaces either way (the kernel talks
+    to the grader over unix sockets in its folder)."""
     # not /opt: package indexes and wheel caches live there (a wheel of timm is importable as it is)
     readonly = ["/usr", "/etc", sys.base_prefix, sys.prefix, str(Path(__file__).with_name("sandbox_kernel.py"))]
-    argv = [shutil.which("bwrap"), "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
-            "--unshare-net", *([] if keep_caps else ["--cap-drop", "ALL"]),
-            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    view = [["proc", "/proc"], ["dev", "/dev"], ["tmpfs", "/tmp"]]
     for link in ("/bin", "/lib", "/lib64", "/sbin"):
         if os.path.islink(link):
-            argv += ["--symlink", os.readlink(link), link]
+            view.append(["symlink", os.readlink(link), link])
         elif os.path.exists(link):
-            argv += ["--ro-bind", link, link]
-    binds = [("--ro-bind", path) for path in readonly if os.path.exists(path)] + [("--bind", str(base))]
+            view.append(["ro-bind", link, link])
+    binds = [("ro-bind", path) for path in readonly if os.path.exists(path)] + [("bind", str(base))]
     parents = sorted({str(p) for _, path in binds for p in Path(path).parents if str(p) != "/"}
                      | {str(p) for p in (REPO_ROOT / "coursetools").parents if str(p) != "/"}, key=len)
     for parent in parents:  # bwrap would create them 0700: an unprivileged kernel could not reach its Python
-        argv += ["--perms", "0755", "--dir", parent]
-    for kind, path in binds:
-        argv += [kind, path, path]
-    package = REPO_ROOT / "coursetools"
-    argv += ["--perms", "0755", "--tmpfs", str(package)]
-    for module in _course_modules(topic):
-        argv += ["--ro-bind", str(module), str(module)]
-    for folder in _hidden_package_dirs():
-        argv += ["--ro-bind", str(_blocked_package(base, folder.name)), str(folder)]
-    return argv + gpu_binds() + ["--"]
+        view += [["perms", "0755"], ["dir", parent]]
+    view += [[kind, path, path] for kind, path in binds]
+    view += [["perms", "0755"], ["tmpfs", str(REPO_ROOT / "coursetools")]]
+    view += [["ro-bind", str(module), str(module)] for module in _course_modules(topic)]
+    view += [["ro-bind", str(_blocked_package(base, folder.name)), str(folder)] for folder in _hidden_package_dirs()]
+    return view + gpu_view()
+
+
+def _bwrap_prefix(view: list[list[str]], keep_caps: bool) -> list[str]:
+    argv = [shutil.which("bwrap"), "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+            "--unshare-net", *([] if keep_caps else ["--cap-drop", "ALL"])]
+    for op, *args in view:
+        argv += [f"--{op}", *args]
+    return argv + ["--"]
 
 
 def gpu_devices() -> list[str]:
@@ -216,29 +223,44 @@ def gpu_devices() -> list[str]:
                                       "/dev/nvidia-modeset") if os.path.exists(node)]
 
 
-def gpu_binds() -> list[str]:
+def gpu_view() -> list[list[str]]:
     """What CUDA needs in the kernel's view, and nothing more: the GPUs' device nodes, and /sys read-only (the
     driver reads the PCI topology there). The driver's libraries live under /usr, bound already; the CUDA
     runtime comes with torch in the Python environment. Without GPUs: nothing."""
     devices = gpu_devices()
     if not devices:
         return []
-    argv = []
-    for node in devices:
-        argv += ["--dev-bind", node, node]
-    return argv + ["--ro-bind", "/sys", "/sys"]
+    return [["dev-bind", node, node] for node in devices] + [["ro-bind", "/sys", "/sys"]]
 
 
-def _kernelspec_dir(base: Path, isolate: bool, uid: int | None, topic: str) -> Path:
+def _kernelspec_dir(base: Path, isolate: bool, uid: int | None, topic: str, zygote=None) -> Path:
+    """The kernelspec of this submission's kernel: started by the zygote (``zygote``, pre-loaded), else through
+    bubblewrap (``isolate``), else as a plain process; in the same view either way, dropping to ``uid`` itself."""
     spec = base / "kernels" / "course-sandbox"
     spec.mkdir(parents=True)
-    argv = [sys.executable, str(Path(__file__).with_name("sandbox_kernel.py")), "-f", "{connection_file}"]
-    if isolate:
-        argv = _bwrap_prefix(base, keep_caps=uid is not None, topic=topic) + argv  # the kernel drops to uid itself
+    script = Path(__file__).with_name("sandbox_kernel.py")
+    argv = [sys.executable, str(script), "-f", "{connection_file}"]
+    if zygote is not None:
+        (spec / "view.json").write_text(json.dumps({"operations": kernel_view(base, topic), "script": str(script)}))
+        argv = [sys.executable, "-I", "-S", str(Path(__file__).with_name("kernel_zygote.py")), "launch",
+                zygote.socket, str(spec / "view.json"), "-f", "{connection_file}"]
+    elif isolate:
+        argv = _bwrap_prefix(kernel_view(base, topic), keep_caps=uid is not None) + argv
     (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "course sandbox",
                                                   "language": "python",
                                                   "env": {"COURSE_SANDBOX_ISOLATED": "1" if isolate else "0"}}))
     return base / "kernels"
+
+
+def _zygote(config: Config, uid: int | None):
+    """The pre-loaded kernel parent (``kernel_zygote``) where it can build the sandbox: as root, with a uid for the
+    kernel, ``Config.zygote`` on, bubblewrap's isolation wanted. None elsewhere."""
+    if uid is None or not config.zygote or not bwrap_available(config):
+        return None
+    from autograder import kernel_zygote
+
+    env = _clean_env(Path(tempfile.gettempdir()), None, {})
+    return kernel_zygote.zygote(env)
 
 
 def _runs_in_student_kernel(cell) -> bool:
@@ -309,16 +331,18 @@ def execute(source: Path, target: Path, cell_timeout: int = 60, uid: int | None 
         km = AsyncKernelManager(kernel_name="course-sandbox", connection_file=str(base / "runtime" / "kernel.json"),
                                 transport="ipc", ip=str(base / "runtime" / "kernel-ipc"),
                                 kernel_spec_manager=KernelSpecManager(
-            kernel_dirs=[str(_kernelspec_dir(base, isolate, uid, topic))]))
+            kernel_dirs=[str(_kernelspec_dir(base, isolate, uid, topic, _zygote(config, uid) if isolate else None))]))
         client = NotebookClient(nb, km=km, timeout=cell_timeout, allow_errors=True, interrupt_on_timeout=False,
                                 kernel_name="course-sandbox", record_timing=False,
                                 resources={"metadata": {"path": str(workdir)}}, startup_timeout=120)
         channel = KernelChannel(client, workdir, deadline, cell_timeout)   # before the kernel starts: its pipes
+        running = None   # the index of the cell being run
         grader = GraderSide(channel, policy.graded_names(topic))
         try:
             with client.setup_kernel(cwd=str(workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
                 channel.install(policy.forbidden_with_ops(topic))
                 for index, cell in enumerate(nb.cells):
+                    running = index
                     if time.monotonic() > deadline:
                         raise CellTimeoutError(f"the notebook ran longer than {notebook_timeout} s")
                     if _runs_in_student_kernel(cell):
@@ -328,13 +352,13 @@ def execute(source: Path, target: Path, cell_timeout: int = 60, uid: int | None 
         except CellTimeoutError as exc:
             reason = (f"a cell ran longer than the {cell_timeout} s limit" if "notebook" not in str(exc)
                       else str(exc))
-            _mark_unfinished(nb, reason, "CellTimeoutError")
+            _mark_unfinished(nb, reason, "CellTimeoutError", running)
         except DeadKernelError:
             reason = "the kernel died (os._exit, sys.exit at C level, a crash, or the memory limit)"
-            _mark_unfinished(nb, reason, "DeadKernelError")
+            _mark_unfinished(nb, reason, "DeadKernelError", running)
         except Exception as exc:  # noqa: BLE001 -- any failure is recorded, never raised into the batch
             reason = f"execution failed: {type(exc).__name__}: {str(exc)[:300]}"
-            _mark_unfinished(nb, reason, type(exc).__name__)
+            _mark_unfinished(nb, reason, type(exc).__name__, running)
         finally:
             try:
                 if km.has_kernel:

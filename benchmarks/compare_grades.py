@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import re
 import shutil
 import subprocess
 import sys
@@ -59,8 +60,25 @@ def run(code: str, tree: Path, *args) -> None:
 
 
 def rows(path: Path) -> dict[tuple[str, str], dict]:
+    """The CSV's rows by (student, assignment); a kernel's folder has a random name, here ``FOLDER``."""
     with path.open() as handle:
-        return {(r["student"], r["assignment"]): r for r in csv.DictReader(handle)}
+        return {(r["student"], r["assignment"]): {k: re.sub(r"course-sandbox-\w+", "FOLDER", v) for k, v in r.items()}
+                for r in csv.DictReader(handle)}
+
+
+def _reasons(row: dict) -> dict[str, str]:
+    return dict(part.split(": ", 1) for part in row["reasons"].split("; ") if ": " in part)
+
+
+def describe(key, old: dict, new: dict) -> str:
+    """What differs for one submission: its scores, then each reason that changed."""
+    lines = [f"{key}:"]
+    lines += [f"  {field}: {old[field]!r} -> {new[field]!r}" for field in old if field != "reasons"
+              and old[field] != new.get(field)]
+    before, after = _reasons(old), _reasons(new)
+    lines += [f"  reason {part}: {before.get(part)!r} -> {after.get(part)!r}" for part in before | after
+              if before.get(part) != after.get(part)]
+    return "\n".join(lines)
 
 
 def main() -> int:
@@ -91,7 +109,7 @@ def main() -> int:
         subprocess.run(["git", "worktree", "remove", "--force", str(before)], cwd=REPO_ROOT, capture_output=True)
     old, new = rows(work / "before.csv"), rows(work / "after.csv")
     differences = [f"{key}: only {'before' if key in old else 'after'}" for key in old.keys() ^ new.keys()]
-    differences += [f"{key}:\n  before {old[key]}\n  after  {new[key]}" for key in old.keys() & new.keys()
+    differences += [describe(key, old[key], new[key]) for key in sorted(old.keys() & new.keys())
                     if old[key] != new[key]]
     print(f"{len(old)} submissions graded by {args.commit} and by this checkout, topics {', '.join(args.topics)}")
     print("\n".join(differences) if differences else "identical CSVs: every score and every reason is the same")

@@ -25,20 +25,19 @@ def _pretend(monkeypatch, nodes):
 
 def test_no_gpu_no_change(monkeypatch):
     _pretend(monkeypatch, [])
-    assert sandbox.gpu_devices() == [] and sandbox.gpu_binds() == []
+    assert sandbox.gpu_devices() == [] and sandbox.gpu_view() == []
     assert "COURSE_SANDBOX_GPU" not in sandbox._clean_env(sandbox.Path("/tmp"), None)
 
 
 def test_gpus_exposed_as_device_nodes_only(monkeypatch):
     nodes = ["/dev/nvidia0", "/dev/nvidia1", "/dev/nvidiactl", "/dev/nvidia-uvm"]
     _pretend(monkeypatch, nodes)
-    binds = sandbox.gpu_binds()
-    exposed = [binds[i + 1] for i, arg in enumerate(binds) if arg == "--dev-bind"]
-    assert sorted(exposed) == sorted(nodes)
-    assert binds[-3:] == ["--ro-bind", "/sys", "/sys"]
+    view = sandbox.gpu_view()
+    assert sorted(source for op, source, target in view if op == "dev-bind" and source == target) == sorted(nodes)
+    assert view[-1] == ["ro-bind", "/sys", "/sys"] and len(view) == len(nodes) + 1
     assert sandbox._clean_env(sandbox.Path("/tmp"), None)["COURSE_SANDBOX_GPU"] == "1"
     monkeypatch.setenv("COURSE_SANDBOX_GPU", "0")   # an instructor can keep GPUs out
-    assert sandbox.gpu_binds() == []
+    assert sandbox.gpu_view() == []
 
 
 def test_gpu_kernel_limits_data_not_address_space():

@@ -24,7 +24,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import sandbox
+from autograder import kernel_zygote, sandbox
 from autograder.config import Config
 from autograder.pipeline import grade as grade_batch
 from autograder.reference import SOLUTIONS_DIR
@@ -106,7 +106,8 @@ def _processes() -> dict[tuple[int, int], dict]:
 
 
 def _is_sandbox(info: dict) -> bool:
-    return "sandbox_kernel" in info["cmdline"] or "bwrap" in info["cmdline"] or info["uid"] in SANDBOX_UIDS
+    return (any(name in info["cmdline"] for name in ("sandbox_kernel", "kernel_zygote", "bwrap"))
+            or info["uid"] in SANDBOX_UIDS)
 
 
 def _left_over(before: dict, now: dict) -> list[dict]:
@@ -190,23 +191,25 @@ _BATCHES: dict[str, dict] = {}
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
-    """batch(topic): the topic's corpus graded in one real batch (once per topic, then cached)."""
+    """batch(topic): the topic's corpus graded in one real batch (once per topic, then cached); kernels start from
+    the zygote where it runs (as in every grading run), or through bubblewrap (``zygote=False``)."""
 
-    def grade(topic: str) -> dict:
-        if topic in _BATCHES:
-            return _BATCHES[topic]
+    def grade(topic: str, zygote: bool = True) -> dict:
+        key = topic if zygote else f"{topic}, bubblewrap"
+        if key in _BATCHES:
+            return _BATCHES[key]
         for canary in CANARIES + _stray_protocol_files():
             canary.unlink(missing_ok=True)
         before_digest = _digest(SOLUTIONS_DIR)
         root = tmp_path_factory.mktemp(f"hostile-{topic}")
         write_corpus(root, topic=topic)
         course_dir = tmp_path_factory.mktemp(f"hostile-course-{topic}")
+        config = Config.from_env(course_dir=course_dir, cell_timeout_s=CELL_TIMEOUT_S).with_(zygote=zygote)
         listener = _Listener(PROBE_PORT)
         before = _processes()
         _set_subreaper(True)
         try:
-            results = grade_batch(root, [topic], csv_path=course_dir / "grades.csv",
-                                  config=Config.from_env(course_dir=course_dir, cell_timeout_s=CELL_TIMEOUT_S))
+            results = grade_batch(root, [topic], csv_path=course_dir / "grades.csv", config=config)
         finally:
             listener.close()
         deadline = time.monotonic() + 20     # a kernel that is being shut down gets a moment
@@ -216,11 +219,11 @@ def batch(tmp_path_factory):
         _set_subreaper(False)
         _reap()
         unchanged = _digest(SOLUTIONS_DIR) == before_digest or _solutions_as_edited_by_people()
-        _BATCHES[topic] = {"by_student": {r.student: r for r in results}, "list": results, "course_dir": course_dir,
+        _BATCHES[key] = {"by_student": {r.student: r for r in results}, "list": results, "course_dir": course_dir,
                            "topic": topic, "solutions_unchanged": unchanged,
                            "canaries": [str(c) for c in CANARIES + _stray_protocol_files() if c.exists()],
                            "connections": list(listener.connections), "left_over": left}
-        return _BATCHES[topic]
+        return _BATCHES[key]
 
     return grade
 
@@ -391,3 +394,24 @@ def test_a_blank_notebook_that_reaches_out_scores_nothing(batch, topic, name):
     """No other submission graded at the same time can be copied: a blank stub that tries scores 0."""
     result = batch(topic)["by_student"][f"hostile-{name}"]
     assert result.total == 0, (result.scores, result.reasons)
+
+
+@pytest.mark.skipif(not kernel_zygote.supported(), reason="the zygote runs only as root on x86-64 or arm64 Linux")
+def test_kernels_started_through_bubblewrap_get_the_same_grades(batch):
+    """Where the zygote cannot run, kernels start through bubblewrap in the same view: one corpus, graded both ways,
+    gets the same scores and reasons, and the bubblewrap batch is as contained."""
+    topic = TOPICS[0]
+    forked, bwrap = batch(topic), batch(topic, zygote=False)
+    assert set(bwrap["by_student"]) == set(forked["by_student"])
+
+    def graded(b: dict, name: str) -> dict:   # each kernel's folder has a random name
+        result = b["by_student"][name]
+        return {**{f"score {q}": s for q, s in result.scores.items()},
+                **{f"reason {q}": re.sub(r"course-sandbox-\w+", "FOLDER", r) for q, r in result.reasons.items()}}
+
+    differ = [(name, part, graded(bwrap, name).get(part), graded(forked, name).get(part))
+              for name in forked["by_student"] for part in graded(bwrap, name) | graded(forked, name)
+              if graded(bwrap, name).get(part) != graded(forked, name).get(part)]
+    assert not differ, differ
+    assert not bwrap["canaries"] and not bwrap["connections"] and not bwrap["left_over"], bwrap
+    assert bwrap["solutions_unchanged"]

@@ -1,0 +1,152 @@
+"""The kernel zygote (``autograder/kernel_zygote.py``) builds the sandbox bubblewrap builds, and leaves nothing behind.
+
+A probe notebook reports what its kernel sees (uid, processes, filesystem, devices, mounts, environment, limits,
+capabilities, network, what it can import); the same probe runs in a kernel from the zygote and in one started
+through bubblewrap, and the reports must agree. The hostile corpus (tests/test_hostile.py) runs on the zygote too,
+as every grading run does.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import kernel_zygote, sandbox
+from autograder.config import Config
+
+UID = Config.from_env().sandbox_uid_base + 200     # not a pool worker's: kernels of a concurrent batch are not ours
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (sandbox.bwrap_available() and sandbox.can_drop_privileges() and kernel_zygote.supported()),
+                       reason="the zygote needs root, Linux on x86-64 or arm64, and bubblewrap to compare with"),
+]
+
+PROBE = r'''
+import json, os, resource, socket, sys
+facts = {"uid": [os.getuid(), os.geteuid(), os.getgid(), os.getgroups()], "cwd": os.getcwd(),
+         "processes": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()), "root": sorted(os.listdir("/")),
+         "dev": sorted(os.listdir("/dev")), "env": sorted(os.environ), "argv0": os.path.basename(sys.argv[0]),
+         "repository": sorted(os.listdir(REPO)), "coursetools": sorted(os.listdir(REPO + "/coursetools")),
+         "autograder": sorted(os.listdir(REPO + "/autograder")),
+         "limits": [resource.getrlimit(getattr(resource, name)) for name in
+                    ("RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_NPROC", "RLIMIT_FSIZE", "RLIMIT_CORE")],
+         "status": [line.split() for line in open("/proc/self/status") if line.startswith(("Cap", "NoNewPrivs"))],
+         "mounts": sorted(line.split()[4] for line in open("/proc/self/mountinfo")),
+         "writable": sorted(line.split()[4] for line in open("/proc/self/mountinfo")
+                            if "rw" in line.split()[5].split(",")),
+         "hostname": socket.gethostname(), "interfaces": sorted(name for _, name in socket.if_nameindex())}
+facts["grader modules"] = sorted(m for m in sys.modules if m.startswith("autograder") or "zygote" in m)
+def attempt(name, action):
+    try:
+        action()
+        facts[name] = "allowed"
+    except BaseException as exc:
+        facts[name] = type(exc).__name__
+attempt("network", lambda: socket.create_connection(("1.1.1.1", 80), timeout=2))
+attempt("write /usr", lambda: open("/usr/probe", "w"))
+attempt("pid 1's environment", lambda: open("/proc/1/environ").read())
+attempt("signal pid 1", lambda: os.kill(1, 0))
+attempt("import the grader", lambda: __import__("autograder.sandbox"))
+attempt("import timm", lambda: __import__("timm"))
+attempt("import torch", lambda: __import__("torch"))
+import random
+facts["random"] = random.random()
+facts["pid 1"] = open("/proc/1/cmdline").read().split("\0")[:3]
+print(json.dumps(facts).replace(os.getcwd().rsplit("/", 1)[0], "BASE"))
+'''
+
+
+def _notebook(path: Path, *sources: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def _run(tmp_path: Path, name: str, *sources: str, zygote: bool = True, cell_timeout: int = 60):
+    source = _notebook(tmp_path / f"{name}.ipynb", *sources)
+    reason = sandbox.execute(source, tmp_path / f"{name}.out.ipynb", cell_timeout=cell_timeout, uid=UID,
+                             topic="attention", config=Config.from_env().with_(zygote=zygote))
+    return reason, nbformat.read(tmp_path / f"{name}.out.ipynb", as_version=4)
+
+
+def _facts(tmp_path: Path, name: str, zygote: bool) -> dict:
+    reason, nb = _run(tmp_path, name, f"REPO = {str(sandbox.REPO_ROOT)!r}\n" + PROBE, zygote=zygote)
+    text = "".join(o.get("text", "") for o in nb.cells[0].outputs if o.get("output_type") == "stream")
+    assert reason is None and text, (reason, nb.cells[0].outputs)
+    return json.loads(text)
+
+
+def test_a_kernel_from_the_zygote_sees_what_a_bubblewrap_kernel_sees(tmp_path):
+    forked, again, bwrap = (_facts(tmp_path, name, zygote) for name, zygote in
+                            (("zygote", True), ("zygote-again", True), ("bwrap", False)))
+    assert "kernel_zygote.py" in " ".join(forked["pid 1"]) and "bwrap" in " ".join(bwrap["pid 1"])
+    for fact in ("uid", "cwd", "processes", "root", "env", "argv0", "repository", "coursetools", "autograder", "dev",
+                 "limits", "status", "hostname", "interfaces", "network", "write /usr", "pid 1's environment",
+                 "signal pid 1", "import the grader", "import timm", "import torch", "grader modules"):
+        assert forked[fact] == bwrap[fact], fact
+    assert forked["uid"][:2] == [UID, UID] and forked["grader modules"] == []
+    assert forked["import the grader"] == "ModuleNotFoundError" and forked["import timm"] == "ImportError"
+    # the same mount points (the zygote also makes /proc/sys read-only); bubblewrap leaves its root folder writable
+    # (to root only), the zygote does not
+    assert set(bwrap["mounts"]) <= set(forked["mounts"]) <= set(bwrap["mounts"]) | {"/proc/sys"}
+    assert set(forked["writable"]) <= set(bwrap["writable"])
+    # writable mounts: the submission's folder, its /tmp, and tmpfs folders and device nodes that only root may change
+    allowed = {"BASE", "/tmp", "/dev", "/dev/pts", "/proc", f"{sandbox.REPO_ROOT}/coursetools"}
+    assert set(forked["writable"]) <= allowed | {f"/dev/{node}" for node in kernel_zygote.DEV_NODES}, forked["writable"]
+    assert forked["random"] != again["random"], "every kernel needs a random state of its own"
+
+
+def _running(token: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and token in Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace"):
+                found.append(int(entry))
+        except OSError:
+            pass
+    return found
+
+
+def _gone(token: str, within_s: float = 10) -> bool:
+    deadline = time.monotonic() + within_s
+    while _running(token) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return not _running(token)
+
+
+@pytest.mark.parametrize("ending, expected", [
+    ("while True:\n    pass", "limit"),          # stopped by the grader
+    ("import os\nos._exit(3)", "kernel died"),    # ends itself
+])
+def test_no_process_of_a_kernel_outlives_it(tmp_path, ending, expected):
+    token = f"{time.time_ns() % 10**6}.{os.getpid()}"
+    spawn = f"import subprocess\nsubprocess.Popen(['sleep', '{token}'], start_new_session=True)\n"
+    started = time.monotonic()
+    reason, _ = _run(tmp_path, "leaves", spawn, ending, cell_timeout=5)
+    assert expected in (reason or ""), reason
+    assert time.monotonic() - started < 30
+    assert _gone(token), f"a process the kernel started outlived it: {_running(token)}"
+
+
+def test_a_dead_zygote_is_started_again(tmp_path):
+    env = sandbox._clean_env(Path("/tmp"), None, {})
+    first = kernel_zygote.zygote(env)
+    first.process.kill()
+    first.process.wait()
+    reason, nb = _run(tmp_path, "after", "print(6 * 7)")
+    assert reason is None and nb.cells[0].outputs[0]["text"] == "42\n"
+    assert kernel_zygote.zygote(env) is not first and kernel_zygote.zygote(env).alive()
+
+
+def test_where_the_zygote_cannot_run_kernels_start_through_bubblewrap(tmp_path, monkeypatch):
+    monkeypatch.setattr(kernel_zygote, "_zygotes", {})
+    monkeypatch.setattr(kernel_zygote, "supported", lambda: False)
+    assert sandbox._zygote(Config.from_env(), UID) is None
+    facts = _facts(tmp_path, "fallback", zygote=True)
+    assert "bwrap" in " ".join(facts["pid 1"])
