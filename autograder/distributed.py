@@ -116,29 +116,7 @@ class _Server:
             self.proc.wait()
 
 
-_UID_BASE, _UID_SLOTS = 62000, 1000
-_uid_lock = None
-
-
-def _private_uid() -> int:
-    """A uid no other worker process on this machine uses (held by an flock for this process's lifetime), so two
-    kernels of two workers never share one."""
-    global _uid_lock
-    import fcntl
-
-    if _uid_lock is None:
-        for slot in range(_UID_SLOTS):
-            handle = open(Path(tempfile.gettempdir()) / f"course-grader-uid-{slot}.lock", "w")
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                handle.close()
-                continue
-            _uid_lock = (handle, _UID_BASE + slot)
-            break
-        else:
-            raise RuntimeError("no free sandbox uid on this machine")
-    return _uid_lock[1]
+_UID_BASE = 62000   # kernels of Dask workers: the first free uid from here (sandbox.claim_uid)
 
 
 _servers: dict[str, _Server] = {}
@@ -174,7 +152,7 @@ def execute_remote(topic: str, notebook: str, solution: str, job: dict, timeout:
         server = _servers.get(version)
         if server is None or not server.alive():
             server = _servers[version] = _Server(solutions_dir, root / "sandbox.log")
-        uid = _private_uid() if sandbox.can_drop_privileges(config) else None
+        uid = sandbox.claim_uid(_UID_BASE) if sandbox.can_drop_privileges(config) else None
         reason = server.run(dict(job, source=str(source), target=str(target), topic=topic, uid=uid), timeout)
         text = target.read_text() if target.exists() else None
     try:

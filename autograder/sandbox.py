@@ -32,6 +32,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -306,6 +307,7 @@ def execute(source: Path, target: Path, cell_timeout: int = 60, uid: int | None 
 
     nb = nbformat.read(source, as_version=4)
     topic = topic or source.stem
+    uid = claim_uid(uid) if uid is not None else None
     base = Path(tempfile.mkdtemp(prefix="course-sandbox-"))
     workdir = base / "work"
     workdir.mkdir()
@@ -366,6 +368,8 @@ def execute(source: Path, target: Path, cell_timeout: int = 60, uid: int | None 
             except Exception:  # noqa: BLE001
                 pass
             channel.close()
+            if uid is not None:
+                end_processes_of(uid)
     finally:
         os.environ.clear()
         os.environ.update(saved_env)
@@ -377,6 +381,74 @@ def execute(source: Path, target: Path, cell_timeout: int = 60, uid: int | None 
     target.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, target)
     return reason
+
+
+UID_SEARCH = 1000
+_locks: dict[int, object] = {}    # uid -> its lock file, open for this process's lifetime
+_claims: dict[int, int] = {}      # the uid asked for -> the uid this process got for it
+_claiming = threading.Lock()
+
+
+def claim_uid(preferred: int) -> int:
+    """A uid for this process's kernels that no other process on this machine uses meanwhile: ``preferred`` when it
+    is free, else the next free one (an flock per uid, held while this process lives; the same answer every time
+    this process asks). So two grading runs, or two self-checks, on one machine never share a uid: neither the
+    process limit nor the clean-up after a kernel (``end_processes_of``) ever touches another run's kernel."""
+    import fcntl
+
+    with _claiming:
+        if preferred in _claims:
+            return _claims[preferred]
+        return _claim(preferred, fcntl)
+
+
+def _claim(preferred: int, fcntl) -> int:
+    folder = Path(tempfile.gettempdir()) / "course-sandbox-uids"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    for uid in range(preferred, preferred + UID_SEARCH):
+        if uid in _locks:
+            continue
+        handle = open(folder / f"{uid}.lock", "w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        _locks[uid] = handle
+        _claims[preferred] = uid
+        return uid
+    raise RuntimeError(f"no free sandbox uid in {preferred}..{preferred + UID_SEARCH - 1}")
+
+
+def processes_of(uid: int) -> list[int]:
+    """The processes whose real uid is ``uid`` (zombies included: they still count against its process limit)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/status") as status:
+                    uids = next(line for line in status if line.startswith("Uid:"))
+            except (OSError, StopIteration):
+                continue
+            if int(uids.split()[1]) == uid:
+                found.append(int(entry))
+    return found
+
+
+def end_processes_of(uid: int, limit_s: float = 10.0) -> None:
+    """After its kernel is shut down, no process of a submission's uid may be left: the worker's next kernel gets the
+    same uid, and its process limit counts them all (a kernel that forked 60 children leaves them dying for a
+    moment, and a kernel forked from the zygote starts its threads at once). Kills what is left and waits."""
+    import signal
+
+    deadline = time.monotonic() + limit_s
+    while (left := processes_of(uid)) and time.monotonic() < deadline:
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.01)
 
 
 def _prepare_grader_process() -> None:

@@ -72,7 +72,8 @@ class PeakMemory:
             for proc in [me, *me.children(recursive=True)]:
                 try:
                     rss = proc.memory_info().rss
-                    is_kernel = "sandbox_kernel" in " ".join(proc.cmdline()) or "ipykernel" in " ".join(proc.cmdline())
+                    command = " ".join(proc.cmdline())   # the zygote, and the kernels it forks, count as kernels
+                    is_kernel = any(name in command for name in ("sandbox_kernel", "ipykernel", "kernel_zygote"))
                 except psutil.Error:
                     continue
                 if is_kernel:

@@ -292,7 +292,7 @@ class Hostile:
     disrupts: bool = False  # expected to stop the run early: must come with a reason
     raw: str | None = None
     structural: bool = False  # tampers with the notebook's cells: nbgrader itself may refuse it
-    probe: str | None = None  # the marker (NETWORK-PROBE, KERNEL-PROBE, RNG-PROBE) its outputs must show
+    probe: str | None = None  # the marker (NETWORK-PROBE, KERNEL-PROBE, RNG-PROBE, ...) its outputs must show
     blank: bool = False       # starts from the blank student stub (exercises/<topic>.ipynb): must score 0
 
 
@@ -366,6 +366,62 @@ _listening, _reached = _network_probe()
 # had it reached the grader or another kernel, it would now ask it for the answers; the answers stay wrong
 print("NETWORK-PROBE listening=" + str(len(_listening)) + " reached=" + _json.dumps(_reached))
 """
+
+PARENT_PROBE = """
+import glob as _glob, os as _os, re as _re, signal as _signal, socket as _socket
+def _parent_probe():
+    read, signalled, reached = [], [], []
+    # pid 1 of the kernel's namespace (bubblewrap, or the zygote's child) and every process it can see: their
+    # memory, environment and files are root's
+    for _pid in sorted({1, _os.getppid()} | {int(p) for p in _os.listdir("/proc") if p.isdigit()} - {_os.getpid()}):
+        for _what in ("environ", "mem", "maps", "cwd", "root", "fd"):
+            try:
+                _path = f"/proc/{_pid}/{_what}"
+                open(_path, "rb").read(64) if _what in ("environ", "mem", "maps") else _os.listdir(_path)
+                if _os.stat(f"/proc/{_pid}").st_uid != _os.getuid():
+                    read.append(_path)
+            except OSError:
+                pass
+        try:
+            _os.kill(_pid, 0)
+            if _os.stat(f"/proc/{_pid}").st_uid != _os.getuid():
+                signalled.append(_pid)
+        except OSError:
+            pass
+    # every unix socket named anywhere it can look: pid 1's command line (the zygote's folder), /proc/net/unix
+    _paths = set()
+    for _cmdline in _glob.glob("/proc/[0-9]*/cmdline"):
+        try:
+            for _arg in open(_cmdline, "rb").read().decode(errors="replace").split("\\0"):
+                if _arg.startswith("/"):
+                    _paths.update({_arg, _os.path.join(_arg, "zygote.sock")})
+        except OSError:
+            pass
+    try:
+        _paths.update(line.split()[-1] for line in open("/proc/net/unix").read().splitlines()[1:]
+                      if len(line.split()) > 7)
+    except OSError:
+        pass
+    for _path in sorted(_paths)[:200]:
+        _sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        _sock.settimeout(1)
+        try:
+            _sock.connect(_path if not _path.startswith("@") else "\\0" + _path[1:])
+            if "kernel" not in _path and "/runtime/" not in _path:   # not its own Jupyter channels
+                reached.append(_path)
+        except OSError:
+            pass
+        finally:
+            _sock.close()
+    try:
+        _os.setuid(0)
+        read.append("setuid(0)")
+    except OSError:
+        pass
+    print(f"PARENT-PROBE read={read!r} signalled={signalled!r} reached={reached!r}".replace("'", '"'))
+_parent_probe()
+"""
+
 
 KERNEL_PROBE = """
 import glob as _glob, json as _json, os as _os
@@ -494,6 +550,7 @@ def _generic(topic: str) -> list[Hostile]:
         Hostile("sets-the-global-rng-when-called", _sets_the_global_rng(topic), probe="RNG-PROBE"),
         Hostile("links-where-the-grader-writes", _append(first, LINKS_WHERE_THE_GRADER_WRITES), probe="LINK-PROBE"),
         Hostile("moves-its-folder-for-a-link", _moves_its_folder(topic), probe="LINK-PROBE"),
+        Hostile("reaches-for-its-parents", _append(first, PARENT_PROBE), probe="PARENT-PROBE"),
         Hostile("counts-calls-to-find-the-error-tests", _counts_calls(topic)),
         Hostile("raises-value-error-for-every-input",
                 _hook_all(topic, 'raise ValueError("I reject every input, hoping for the error-test points")')),

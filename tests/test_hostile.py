@@ -320,6 +320,12 @@ def test_probes_ran_and_reached_nothing(batch, topic, name):
         assert int(found.group(1)) > 0, "the submission could not make its links: nothing was tried"
         seen = re.search(r"LINK-PROBE made=\d+ seen=(\d+)", text)
         assert seen is None or int(seen.group(1)) == 0, "the grader wrote its messages where a link sent them"
+    elif probe == "PARENT-PROBE":
+        found = re.search(r"PARENT-PROBE read=(\[.*?\]) signalled=(\[.*?\]) reached=(\[.*?\])", text)
+        assert found, f"the probe did not run: {text[-1500:]}"
+        assert found.group(1) == "[]", f"the kernel read what its parents hold: {found.group(1)}"
+        assert found.group(2) == "[]", f"the kernel could signal a process of another user: {found.group(2)}"
+        assert found.group(3) == "[]", f"the kernel reached a socket outside its own kernel: {found.group(3)}"
     elif probe == "RNG-PROBE":
         found = re.search(r"RNG-PROBE calls=(\d+) controlled=(\d+)", text)
         assert found, f"the probe did not run: {text[-1500:]}"

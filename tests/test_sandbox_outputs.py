@@ -1,7 +1,13 @@
-"""What the sandbox writes into an executed notebook when a run stops early (quick: no kernel)."""
+"""What the sandbox writes into an executed notebook when a run stops early, and whose uid a kernel gets (quick: no
+kernel)."""
+import os
+from pathlib import Path
+
 import nbformat
 
 from autograder.sandbox import _mark_unfinished
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _notebook():
@@ -35,3 +41,21 @@ def test_without_an_index_the_first_cell_that_did_not_run():
     nb = _notebook()
     _mark_unfinished(nb, "not executed", "SandboxError")
     assert _errors(nb) == [(3, "SandboxError")]
+
+
+def test_two_processes_never_share_a_sandbox_uid():
+    import subprocess
+    import sys
+
+    from autograder.sandbox import claim_uid
+
+    preferred = 69000 + os.getpid() % 500 * 2
+    holder = subprocess.Popen([sys.executable, "-c", f"from autograder.sandbox import claim_uid; "
+                               f"print(claim_uid({preferred}), flush=True); input()"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
+    try:
+        assert holder.stdout.readline().strip() == str(preferred)
+        assert claim_uid(preferred) == preferred + 1      # taken: the next free one
+        assert claim_uid(preferred) == preferred + 1      # and the same one every time after
+    finally:
+        holder.communicate("")

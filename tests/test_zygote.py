@@ -56,6 +56,8 @@ attempt("import torch", lambda: __import__("torch"))
 import random
 facts["random"] = random.random()
 facts["pid 1"] = open("/proc/1/cmdline").read().split("\0")[:3]
+facts["tmp"] = sorted(n for n in os.listdir("/tmp") if not os.getcwd().startswith(f"/tmp/{n}/"))   # not its own
+attempt("write /tmp", lambda: open("/tmp/left-by-a-kernel", "w").write("for the next kernel"))
 print(json.dumps(facts).replace(os.getcwd().rsplit("/", 1)[0], "BASE"))
 '''
 
@@ -88,7 +90,8 @@ def test_a_kernel_from_the_zygote_sees_what_a_bubblewrap_kernel_sees(tmp_path):
     assert "kernel_zygote.py" in " ".join(forked["pid 1"]) and "bwrap" in " ".join(bwrap["pid 1"])
     for fact in ("uid", "cwd", "processes", "root", "env", "argv0", "repository", "coursetools", "autograder", "dev",
                  "limits", "status", "hostname", "interfaces", "network", "write /usr", "pid 1's environment",
-                 "signal pid 1", "import the grader", "import timm", "import torch", "grader modules"):
+                 "signal pid 1", "import the grader", "import timm", "import torch", "grader modules", "tmp",
+                 "write /tmp"):
         assert forked[fact] == bwrap[fact], fact
     assert forked["uid"][:2] == [UID, UID] and forked["grader modules"] == []
     assert forked["import the grader"] == "ModuleNotFoundError" and forked["import timm"] == "ImportError"
@@ -100,6 +103,7 @@ def test_a_kernel_from_the_zygote_sees_what_a_bubblewrap_kernel_sees(tmp_path):
     allowed = {"BASE", "/tmp", "/dev", "/dev/pts", "/proc", f"{sandbox.REPO_ROOT}/coursetools"}
     assert set(forked["writable"]) <= allowed | {f"/dev/{node}" for node in kernel_zygote.DEV_NODES}, forked["writable"]
     assert forked["random"] != again["random"], "every kernel needs a random state of its own"
+    assert forked["tmp"] == again["tmp"] == bwrap["tmp"] == []
 
 
 def _running(token: str) -> list[int]:
@@ -150,3 +154,18 @@ def test_where_the_zygote_cannot_run_kernels_start_through_bubblewrap(tmp_path, 
     assert sandbox._zygote(Config.from_env(), UID) is None
     facts = _facts(tmp_path, "fallback", zygote=True)
     assert "bwrap" in " ".join(facts["pid 1"])
+
+
+def test_no_process_of_the_kernels_uid_is_left_when_execute_returns(tmp_path):
+    """The worker's next kernel gets the same uid, and its process limit counts every process of that uid: a kernel
+    that forked 50 children must leave none, not even dying ones, when execute returns (a kernel from the zygote
+    starts its threads at once, and failed to start while they were being torn down)."""
+    fork_loop = ("import os, time\n"
+                 "for _ in range(50):\n"
+                 "    if os.fork() == 0:\n"
+                 "        time.sleep(60)\n"
+                 "        os._exit(0)\n")
+    for _ in range(2):
+        reason, _ = _run(tmp_path, "forks", fork_loop)
+        assert reason is None
+        assert sandbox.processes_of(sandbox.claim_uid(UID)) == []
