@@ -153,11 +153,24 @@ def _child(request: dict) -> None:  # pragma: no cover -- runs in the forked chi
         os._exit(code)
 
 
+def _alembic_head() -> str:
+    """The gradebook schema's revision, as ``alembic heads`` prints it: nbgrader runs that command in a subprocess
+    (~1.9 s of CPU) for every gradebook it creates; read here once, in-process, for all of them."""
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+    from nbgrader.dbutil import _temp_alembic_ini
+
+    with _temp_alembic_ini("sqlite://") as ini:
+        return ScriptDirectory.from_config(AlembicConfig(ini)).get_current_head()
+
+
 def serve() -> None:
     import importlib
 
     for module in PRELOAD:
         importlib.import_module(module)
+    head = _alembic_head()
+    sys.modules["nbgrader.api"].get_alembic_version = lambda: head
     for line in sys.stdin:
         request = json.loads(line)
         sys.stdout.flush()

@@ -17,6 +17,8 @@ Classes of tricks, for every topic (``CORPORA[topic]``):
 - importing the answer: the course's chapter code, timm, torchvision, a forbidden built-in (also obfuscated).
 - error paths: raising ValueError for every input.
 - disruptions: exiting or looping forever when called.
+- the sandbox itself: every file the kernel can see (``FILES-PROBE``: none may hold a hidden test, a solution or a
+  gradebook) and the processes around it (``PARENT-PROBE``).
 - for attention (and a few for tnt), tampering with the notebook itself and the sandbox's limits.
 
     python -m tests.hostile_corpus OUT_DIR [TOPIC ...]     writes OUT_DIR/<name>/<topic>.ipynb (per topic folders
@@ -423,6 +425,44 @@ _parent_probe()
 """
 
 
+# Every file the kernel can see, walked to the end (links not followed; /proc, /sys and /dev hold no files).
+# The grader's secrets all hold hidden tests (which import ``grading_seed``): the reference solutions, the gradebook
+# (it stores their source) and what nbgrader made of any submission (the sanitized notebook restores them).
+WALK_FILES = """
+import os as _os
+def _walk_files(suffixes=None):
+    for _dir, _dirs, _files in _os.walk("/"):
+        # what pip and apt installed is no place the grader writes to (importing from there: the imports-* cases)
+        if _dir in ("/proc", "/sys", "/dev", "/usr") or _dir.endswith("/site-packages"):
+            _dirs.clear()
+            continue
+        for _name in _files:
+            if suffixes is None or _name.endswith(suffixes):
+                yield _os.path.join(_dir, _name)
+"""
+
+FILES_PROBE = WALK_FILES + """
+def _files_probe():
+    seen, secrets = 0, []
+    # spelled apart: this cell's source is on disk too (IPython's history), and is no secret
+    _markers = [" ".join(["BEGIN", "HIDDEN", "TESTS"]).encode(), "_".join(["grading", "seed"]).encode()]
+    for _path in _walk_files():
+        seen += 1
+        try:
+            if not _os.path.isfile(_path) or _os.path.getsize(_path) > 4 * 1024 * 1024:
+                continue
+            with open(_path, "rb") as _file:
+                _data = _file.read()
+        except OSError:
+            continue
+        _gradebook = _data.startswith(b"SQLite format 3") and "_".join(["grade", "cells"]).encode() in _data
+        if _gradebook or any(_marker in _data for _marker in _markers):
+            secrets.append(_path)
+    print(f"FILES-PROBE seen={seen} secrets={secrets!r}".replace("'", '"'))
+_files_probe()
+"""
+
+
 KERNEL_PROBE = """
 import glob as _glob, json as _json, os as _os
 def _connection_files():
@@ -551,6 +591,7 @@ def _generic(topic: str) -> list[Hostile]:
         Hostile("links-where-the-grader-writes", _append(first, LINKS_WHERE_THE_GRADER_WRITES), probe="LINK-PROBE"),
         Hostile("moves-its-folder-for-a-link", _moves_its_folder(topic), probe="LINK-PROBE"),
         Hostile("reaches-for-its-parents", _append(first, PARENT_PROBE), probe="PARENT-PROBE"),
+        Hostile("reads-every-file-it-can-see", _append(first, FILES_PROBE), probe="FILES-PROBE"),
         Hostile("counts-calls-to-find-the-error-tests", _counts_calls(topic)),
         Hostile("raises-value-error-for-every-input",
                 _hook_all(topic, 'raise ValueError("I reject every input, hoping for the error-test points")')),
@@ -752,19 +793,13 @@ _wrong_sdpa = scaled_dot_product_attention
 def scaled_dot_product_attention(q, k, v, mask=None):
     raise SystemExit(0)
 """)),
-    Hostile("reads-the-reference", _append("sdpa", """
-import glob, os
-for _pattern in ("/work/**/solutions/attention.ipynb", "/**/solutions/*.ipynb", "/root/**/attention.ipynb"):
-    for _path in glob.glob(_pattern, recursive=True)[:3]:
-        print(open(_path).read())
-import coursetools
-_repo = os.path.dirname(os.path.dirname(coursetools.__file__))
-for _path in glob.glob(_repo + "/**/*.ipynb", recursive=True):
-    print(open(_path).read())
+    # every notebook it can find, printed (the feedback must show no line of a hidden test or a solution)
+    Hostile("reads-the-reference", _append("sdpa", WALK_FILES + """
+for _path in _walk_files((".ipynb",)):
+    print(_path, open(_path, errors="replace").read())
 """)),
-    Hostile("reads-the-gradebook-and-other-submissions", _append("sdpa", """
-import glob
-for _path in glob.glob("/**/gradebook.db", recursive=True) + glob.glob("/tmp/**/*.ipynb", recursive=True):
+    Hostile("reads-the-gradebook-and-other-submissions", _append("sdpa", WALK_FILES + """
+for _path in _walk_files(("gradebook.db", ".ipynb")):
     print(_path, open(_path, "rb").read()[:100000])
 """)),
     Hostile("imports-the-reference", _append("sdpa", """

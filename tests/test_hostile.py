@@ -41,7 +41,9 @@ pytestmark = [
     pytest.mark.skipif(not (sandbox.bwrap_available() and sandbox.can_drop_privileges()),
                        reason="needs bubblewrap and root (to give kernels their own uid)"),
 ]
-CELL_TIMEOUT_S = 20
+# Each case that hangs (11 in all) holds a core until this limit: the longest honest cell takes 2.1 s on an idle
+# 2-core machine (encoder_decoder's test_overfit: benchmarks/cells.py), ~5 s with the full suite around it
+CELL_TIMEOUT_S = 10
 CANARIES = [Path("/tmp/pwned"), Path("/tmp/evil.txt"), Path("/etc/evil.txt")]
 PROTOCOL_FILES = (".grader-*", ".answer-*", ".callback-*", ".doorbell-*")   # autograder/protocol's messages
 MIN_PER_TOPIC = 8
@@ -329,6 +331,11 @@ def test_probes_ran_and_reached_nothing(batch, topic, name):
         assert found.group(1) == "[]", f"the kernel read what its parents hold: {found.group(1)}"
         assert found.group(2) == "[]", f"the kernel could signal a process of another user: {found.group(2)}"
         assert found.group(3) == "[]", f"the kernel reached a socket outside its own kernel: {found.group(3)}"
+    elif probe == "FILES-PROBE":
+        found = re.search(r"FILES-PROBE seen=(\d+) secrets=(\[.*?\])", text)
+        assert found, f"the probe did not run: {text[-1500:]}"
+        assert int(found.group(1)) >= 100, f"the probe walked only {found.group(1)} files"
+        assert found.group(2) == "[]", f"the kernel can read the grader's secrets: {found.group(2)}"
     elif probe == "RNG-PROBE":
         found = re.search(r"RNG-PROBE calls=(\d+) controlled=(\d+)", text)
         assert found, f"the probe did not run: {text[-1500:]}"

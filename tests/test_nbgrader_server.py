@@ -3,6 +3,8 @@ the same exit code, output and files; a command past its time limit is killed an
 is left running after the session."""
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import subprocess
 
 import pytest
@@ -34,11 +36,19 @@ def test_a_failing_command_fails_the_same_way(tmp_path):
     assert "no-such-topic" in served.stdout + served.stderr
 
 
-def test_release_through_the_server_writes_the_same_student_notebook(tmp_path):
+def _schema_version(course_dir) -> list:
+    with contextlib.closing(sqlite3.connect(course_dir / "gradebook.db")) as db:
+        return db.execute("SELECT version_num FROM alembic_version").fetchall()
+
+
+def test_release_through_the_server_writes_the_same_student_notebook_and_gradebook(tmp_path):
     plain = steps.release_assignment("masking", tmp_path / "plain").read_bytes()
     with nbgrader_server.session():
         served = steps.release_assignment("masking", tmp_path / "served").read_bytes()
     assert served == plain
+    # the server reads the schema's revision in-process; nbgrader alone asks `alembic heads` in a subprocess
+    assert _schema_version(tmp_path / "served") == _schema_version(tmp_path / "plain")
+    assert len(_schema_version(tmp_path / "plain")) == 1
 
 
 def test_a_command_past_its_limit_is_killed_and_the_server_goes_on(tmp_path):
