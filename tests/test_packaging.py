@@ -73,6 +73,16 @@ def test_every_imported_package_is_declared():
     assert not missing, f"imported but not declared in pyproject.toml: {missing}"
 
 
+def test_opening_a_notebook_builds_no_iri_parser():
+    """Every grading worker, the nbgrader server and every `python -m autograder` command import nbformat, and with
+    it jsonschema's format checkers: none of them may pull in rfc3987-syntax, which compiles ~35 Earley grammars on
+    import (0.7 s of CPU each time; see the jsonschema pin in requirements.txt)."""
+    loaded = subprocess.run([sys.executable, "-c", "import sys, nbformat, jsonschema; print(sorted(sys.modules))"],
+                            capture_output=True, text=True, check=True).stdout
+    assert "'nbformat'" in loaded and "'jsonschema._format'" in loaded
+    assert "rfc3987_syntax" not in loaded and "'lark'" not in loaded
+
+
 def test_dependency_checks_see_what_they_claim():
     assert pins(["a==1.0  # why", "", "B_c==2"]) == {"a": "1.0", "b-c": "2"}
     with pytest.raises(AssertionError):
