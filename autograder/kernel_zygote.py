@@ -6,9 +6,10 @@
 
 Starting a kernel costs ~2 CPU-seconds before the first student cell runs (Python, ``import torch``, IPython, and
 ``torch._dynamo``, which PyTorch imports on the first meta-device operation every exercise's device check makes).
-The zygote pays that once per grading worker. For each kernel the kernelspec runs a tiny launcher that asks the
-zygote for one; the zygote forks a child that builds the same sandbox bubblewrap builds (``sandbox.kernel_view``: the
-same operations, applied with the same system calls) and becomes the kernel:
+The zygote pays that once per grading run (its worker processes share one: ``pool.Workers``). For each kernel the
+kernelspec runs a tiny launcher that asks the zygote for one; the zygote forks a child that builds the same sandbox
+bubblewrap builds (``sandbox.kernel_view``: the same operations, applied with the same system calls) and becomes the
+kernel:
 
     zygote --fork--> C1: new mount, pid, IPC, UTS and network namespaces
                      C1 --fork--> C2: pid 1 of the new namespace; builds the view, pivots into it, mounts /proc
@@ -439,6 +440,22 @@ class Zygote:
         for stream in (self.process.stdin, self.process.stdout):
             stream.close()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class Attached:
+    """A zygote that another process of the same grading run started (``Zygote.socket``): the run's worker processes
+    share the one that their pool started (``pool.Workers``)."""
+
+    def __init__(self, path: str):
+        self.socket = path
+
+    def alive(self) -> bool:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            try:
+                connection.connect(self.socket)   # the zygote reads a request line; a bare connect is dropped
+                return True
+            except OSError:
+                return False
 
 
 _zygotes: dict = {}

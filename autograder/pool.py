@@ -98,13 +98,26 @@ def ensure_executed(target: Path, sanitized: str, reason: str | None) -> None:
 
 
 class Workers:
-    """``config.workers`` worker processes for one grading run, kept across its topics (each loads torch once);
-    all stopped when the run ends."""
+    """``config.workers`` worker processes for one grading run, kept across its topics (each loads torch once), and
+    the kernel zygote they share (``sandbox.shared_zygote``, started with the first submission); all stopped when
+    the run ends."""
 
     def __init__(self, config: Config):
         (config.course_dir / "logs").mkdir(parents=True, exist_ok=True)
+        self.config = config
         self.workers = [Worker(config.course_dir / "logs" / f"worker-{slot}.log")
                         for slot in range(max(1, config.workers))]
+        self.zygote, self._zygote_tried = None, False
+
+    def zygote_socket(self) -> str | None:
+        from autograder import sandbox
+
+        if not self._zygote_tried or (self.zygote is not None and not self.zygote.alive()):
+            self._zygote_tried = True
+            if self.zygote is not None:
+                self.zygote.stop()
+            self.zygote = sandbox.shared_zygote(self.config)
+        return None if self.zygote is None else self.zygote.socket
 
     def __enter__(self):
         return self
@@ -112,6 +125,8 @@ class Workers:
     def __exit__(self, *exc):
         for worker in self.workers:
             worker.stop()
+        if self.zygote is not None:
+            self.zygote.stop()
 
 
 def execute_all(topic: str, students: list[str], config: Config, log, workers: Workers | None = None
@@ -126,6 +141,7 @@ def execute_all(topic: str, students: list[str], config: Config, log, workers: W
 
     course_dir = config.course_dir
     drop = sandbox.can_drop_privileges(config)
+    shared = workers.zygote_socket() if drop else None
     reasons: dict[str, str] = {}
     idle: queue.Queue = queue.Queue()
     for slot in range(len(workers.workers)):
@@ -137,7 +153,7 @@ def execute_all(topic: str, students: list[str], config: Config, log, workers: W
             source = course_dir / "sanitized" / student / topic / f"{topic}.ipynb"
             target = executed_target(course_dir, student, topic)
             job = {"source": str(source), "target": str(target), "topic": topic,
-                   "uid": config.sandbox_uid_base + slot if drop else None, **config.job()}
+                   "uid": config.sandbox_uid_base + slot if drop else None, "zygote": shared, **config.job()}
             reason = workers.workers[slot].run(job, timeout=config.notebook_timeout_s)
             Path(str(target) + ".reason.json").unlink(missing_ok=True)
             ensure_executed(target, source.read_text(), reason)

@@ -6,7 +6,7 @@ Run by the worker pool (``pool.py``) once per submission, several at a time.  nb
 (it sanitizes before and scores after, see ``pipeline.grade``).  Here the notebook is split:
 
 - the student's cells run in a kernel of their own, started through bubblewrap or, where the grader is root, forked
-  by the kernel zygote (``kernel_zygote.py``: PyTorch imported once per worker), in an allow-list view of the
+  by the kernel zygote (``kernel_zygote.py``: PyTorch imported once per grading run), in an allow-list view of the
   filesystem, the same either way (``kernel_view``: system folders and the Python environment read-only,
   ``coursetools`` read-only, a writable folder holding nothing but this notebook; no repository, no solutions, no
   gradebook, no other submission, a private /tmp and process table), as an unprivileged uid of its own when the
@@ -253,15 +253,36 @@ def _kernelspec_dir(base: Path, isolate: bool, uid: int | None, topic: str, zygo
     return base / "kernels"
 
 
-def _zygote(config: Config, uid: int | None):
+def _zygote(config: Config, uid: int | None, shared: str | None = None):
     """The pre-loaded kernel parent (``kernel_zygote``) where it can build the sandbox: as root, with a uid for the
-    kernel, ``Config.zygote`` on (the caller asks only where kernels are isolated). None elsewhere."""
+    kernel, ``Config.zygote`` on (the caller asks only where kernels are isolated). None elsewhere. ``shared``: the
+    socket of the zygote this run's pool started (:func:`shared_zygote`), used while it answers; else this
+    process's own."""
     if uid is None or not config.zygote:
         return None
     from autograder import kernel_zygote
 
-    env = _clean_env(Path(tempfile.gettempdir()), None, {})
-    return kernel_zygote.zygote(env)
+    if shared and (attached := kernel_zygote.Attached(shared)).alive():
+        return attached
+    return kernel_zygote.zygote(_zygote_env())
+
+
+def _zygote_env() -> dict[str, str]:
+    return _clean_env(Path(tempfile.gettempdir()), None, {})
+
+
+def shared_zygote(config: Config):
+    """A zygote for all the worker processes of one grading run (one process importing PyTorch and IPython instead
+    of one per worker), where kernels would start from one: as root, isolated, ``Config.zygote`` on. The caller
+    stops it (``.stop()``) when the run ends. None elsewhere."""
+    from autograder import kernel_zygote
+
+    if not (config.zygote and bwrap_available(config) and can_drop_privileges(config) and kernel_zygote.supported()):
+        return None
+    try:
+        return kernel_zygote.Zygote(_zygote_env())
+    except (OSError, RuntimeError):
+        return None   # each worker tries its own, and falls back to bubblewrap
 
 
 def _runs_in_student_kernel(cell) -> bool:
@@ -293,11 +314,13 @@ def _mark_forbidden(nb, topic: str) -> list[str]:
 
 
 def execute(source: Path, target: Path, cell_timeout: int = 60, uid: int | None = None,
-            notebook_timeout: int = 600, topic: str | None = None, config: Config | None = None) -> str | None:
+            notebook_timeout: int = 600, topic: str | None = None, config: Config | None = None,
+            zygote: str | None = None) -> str | None:
     """Execute ``source`` split in two, write the executed notebook to ``target``; return why it stopped, if it did.
 
     Student cells run in a sandboxed kernel; graded test cells run here, in the grader, against stand-ins for the
-    student's functions and modules (``autograder.protocol``).  ``config`` gives the kernel's limits."""
+    student's functions and modules (``autograder.protocol``).  ``config`` gives the kernel's limits; ``zygote`` the
+    socket of a zygote this run shares (:func:`shared_zygote`)."""
     config = config or Config.from_env()
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager  # a blocking manager never notices a dead kernel
@@ -329,10 +352,11 @@ def execute(source: Path, target: Path, cell_timeout: int = 60, uid: int | None 
         isolate = bwrap_available(config)
         # The kernel's channels are unix sockets in its own folder, never TCP: in its own network namespace the
         # kernel has no network at all, and no other kernel or grader can be reached from it.
+        parent = _zygote(config, uid, zygote) if isolate else None
         km = AsyncKernelManager(kernel_name="course-sandbox", connection_file=str(base / "runtime" / "kernel.json"),
                                 transport="ipc", ip=str(base / "runtime" / "kernel-ipc"),
                                 kernel_spec_manager=KernelSpecManager(
-            kernel_dirs=[str(_kernelspec_dir(base, isolate, uid, topic, _zygote(config, uid) if isolate else None))]))
+            kernel_dirs=[str(_kernelspec_dir(base, isolate, uid, topic, parent))]))
         client = NotebookClient(nb, km=km, timeout=cell_timeout, allow_errors=True, interrupt_on_timeout=False,
                                 kernel_name="course-sandbox", record_timing=False,
                                 resources={"metadata": {"path": str(workdir)}}, startup_timeout=120)
@@ -481,7 +505,7 @@ def serve(stdin=sys.stdin, stdout=sys.stdout) -> None:
         config = Config.from_env().with_(**job.get("config", {}))
         try:
             reason = execute(Path(job["source"]), Path(job["target"]), job["cell_timeout"], job.get("uid"),
-                             job["notebook_timeout"], job.get("topic"), config)
+                             job["notebook_timeout"], job.get("topic"), config, job.get("zygote"))
         except Exception as exc:  # noqa: BLE001 -- the worker survives; the submission gets the reason
             reason = f"the grader failed on this submission: {type(exc).__name__}: {str(exc)[:200]}"
         Path(job["target"] + ".reason.json").write_text(json.dumps({"reason": reason}))

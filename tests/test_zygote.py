@@ -169,3 +169,60 @@ def test_no_process_of_the_kernels_uid_is_left_when_execute_returns(tmp_path):
         reason, _ = _run(tmp_path, "forks", fork_loop)
         assert reason is None
         assert sandbox.processes_of(sandbox.claim_uid(UID)) == []
+
+
+def _zygotes_of(parents: set[int]) -> dict[int, int]:
+    """{pid: parent} of every zygote (``kernel_zygote.py serve``) running now."""
+    found = {}
+    for pid in _running("kernel_zygote.py\0serve"):
+        try:
+            found[pid] = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            pass
+    return {pid: parent for pid, parent in found.items() if parent in parents}
+
+
+def test_the_workers_of_a_run_share_one_zygote_and_go_on_without_it(tmp_path):
+    """One zygote per grading run, started by its pool, serves every worker process (one PyTorch import instead of
+    one per worker); when it is gone a worker starts its own, and every submission is still graded."""
+    import threading
+
+    from autograder import pool
+
+    config = Config.from_env(course_dir=tmp_path / "course", workers=2, cell_timeout_s=60)
+    students = [f"s{i}" for i in range(4)]
+    for student in students:
+        folder = config.course_dir / "sanitized" / student / "attention"
+        folder.mkdir(parents=True)
+        _notebook(folder / "attention.ipynb", "print(6 * 7)")
+        (config.course_dir / "submitted" / student / "attention").mkdir(parents=True)
+        (config.course_dir / "submitted" / student / "attention" / "timestamp.txt").write_text("2026-01-01 00:00:00")
+    seen, done = {}, threading.Event()
+    before = set(_zygotes_of({os.getpid()}))    # this test process's own (the tests above run execute here)
+
+    def watch(workers):
+        while not done.is_set():
+            parents = {os.getpid()} | {w.proc.pid for w in workers.workers if w.proc is not None}
+            seen.update({pid: parent for pid, parent in _zygotes_of(parents).items() if pid not in before})
+            time.sleep(0.05)
+
+    with pool.Workers(config) as workers:
+        watcher = threading.Thread(target=watch, args=(workers,), daemon=True)
+        watcher.start()
+        try:
+            assert pool.execute_all("attention", students[:2], config, lambda *a: None, workers) == {}
+            shared = workers.zygote
+            assert shared is not None and set(seen.values()) == {os.getpid()} and len(seen) == 1, seen
+            shared.process.kill()
+            shared.process.wait()
+            seen.clear()
+            workers._zygote_tried, workers.zygote = True, None   # a zygote that died mid-run: no new shared one
+            assert pool.execute_all("attention", students[2:], config, lambda *a: None, workers) == {}
+            assert seen and os.getpid() not in seen.values(), "the workers did not start zygotes of their own"
+        finally:
+            done.set()
+            watcher.join()
+    for student in students:
+        nb = nbformat.read(config.course_dir / "executed" / student / "attention" / "attention.ipynb", as_version=4)
+        assert nb.cells[0].outputs[0]["text"] == "42\n", (student, nb.cells[0].outputs)
+    assert shared.process.poll() is not None
