@@ -8,7 +8,7 @@ Run by the worker pool (``pool.py``) once per submission, several at a time.  nb
 - the student's cells run in a kernel of their own, started through bubblewrap or, where the grader is root, forked
   by the kernel zygote (``kernel_zygote.py``: PyTorch imported once per grading run), in an allow-list view of the
   filesystem, the same either way (``kernel_view``: system folders and the Python environment read-only,
-  ``coursetools`` read-only, a writable folder holding nothing but this notebook; no repository, no solutions, no
+  ``coursetools`` read-only, a writable folder that starts empty; no repository, no solutions, no
   gradebook, no other submission, a private /tmp and process table), as an unprivileged uid of its own when the
   grader is root, under resource limits (address space, CPU seconds, file size, processes: ``sandbox_kernel.py``),
   with a clean environment;

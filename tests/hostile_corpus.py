@@ -425,15 +425,16 @@ _parent_probe()
 """
 
 
-# Every file the kernel can see, walked to the end (links not followed; /proc, /sys and /dev hold no files).
+# Every file the kernel can see, walked to the end (links not followed).
 # The grader's secrets all hold hidden tests (which import ``grading_seed``): the reference solutions, the gradebook
 # (it stores their source) and what nbgrader made of any submission (the sanitized notebook restores them).
 WALK_FILES = """
 import os as _os
 def _walk_files(suffixes=None):
     for _dir, _dirs, _files in _os.walk("/"):
-        # what pip and apt installed is no place the grader writes to (importing from there: the imports-* cases)
-        if _dir in ("/proc", "/sys", "/dev", "/usr") or _dir.endswith("/site-packages"):
+        # what pip and apt installed is no place the grader writes to (importing from there: the imports-* cases);
+        # /proc and /sys are the kernel's (the processes around it: PARENT-PROBE); /dev is walked (/dev/shm)
+        if _dir in ("/proc", "/sys", "/usr") or _dir.endswith("/site-packages"):
             _dirs.clear()
             continue
         for _name in _files:
