@@ -519,7 +519,8 @@ VARIANTS: dict[str, list[Variant]] = {topic: GENERIC + SPECIFIC.get(topic, []) f
 
 # --------------------------------------------------------------------------- graded bundles
 
-BUNDLE_SIZE = 6  # variants per graded notebook: every variant is graded, in a sixth as many grading runs
+BUNDLE_SIZE = 12  # variants per graded notebook: every variant is graded end to end, in 2-3 notebooks a topic
+                  # (each variant also runs alone, in-process, in the quick tier: tests/test_variants.py)
 
 
 def bundles(topic: str) -> dict[str, list[Variant]]:
