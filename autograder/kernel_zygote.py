@@ -180,13 +180,20 @@ def _loopback_up() -> None:
 
 
 # ---------------------------------------------------------------------------------------------- the zygote
+def warm_torch() -> None:
+    """Import PyTorch and what its first meta-device operation imports lazily (``torch._dynamo``, ~1 s: a
+    decomposition decorated to disable it), for processes that fork after this (also ``tests/inprocess.py``)."""
+    import torch
+
+    torch.zeros(2, device="meta") / 2
+
+
 def _preload() -> None:
     """What every kernel imports anyway, and the lazy import of its first meta-device operation."""
     import ipykernel.ipkernel
     import ipykernel.kernelapp  # noqa: F401 -- imported for the kernels to inherit
-    import torch
 
-    torch.zeros(2, device="meta") / 2   # imports torch._dynamo (a decomposition decorated to disable it)
+    warm_torch()
     import sandbox_kernel  # noqa: F401 -- the limits (next to this file: sys.path[0])
 
 

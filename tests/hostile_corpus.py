@@ -17,8 +17,9 @@ Classes of tricks, for every topic (``CORPORA[topic]``):
 - importing the answer: the course's chapter code, timm, torchvision, a forbidden built-in (also obfuscated).
 - error paths: raising ValueError for every input.
 - disruptions: exiting or looping forever when called.
-- the sandbox itself: every file the kernel can see (``FILES-PROBE``: none may hold a hidden test, a solution or a
-  gradebook) and the processes around it (``PARENT-PROBE``).
+- the sandbox itself: every file the kernel can see (``FILES-PROBE``: none may hold a hidden test, which every
+  solution notebook, sanitized submission and gradebook does, or be a gradebook) and the processes around it
+  (``PARENT-PROBE``).
 - for attention (and a few for tnt), tampering with the notebook itself and the sandbox's limits.
 
     python -m tests.hostile_corpus OUT_DIR [TOPIC ...]     writes OUT_DIR/<name>/<topic>.ipynb (per topic folders

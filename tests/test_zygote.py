@@ -184,7 +184,8 @@ def _zygotes_of(parents: set[int]) -> dict[int, int]:
 
 def test_the_workers_of_a_run_share_one_zygote_and_go_on_without_it(tmp_path):
     """One zygote per grading run, started by its pool, serves every worker process (one PyTorch import instead of
-    one per worker); when it is gone a worker starts its own, and every submission is still graded."""
+    one per worker). A shared zygote that died is replaced at the pool's next batch, and a worker handed one that is
+    gone starts kernels from its own: every submission is still graded."""
     import threading
 
     from autograder import pool
@@ -211,18 +212,25 @@ def test_the_workers_of_a_run_share_one_zygote_and_go_on_without_it(tmp_path):
         watcher.start()
         try:
             assert pool.execute_all("attention", students[:2], config, lambda *a: None, workers) == {}
-            shared = workers.zygote
-            assert shared is not None and set(seen.values()) == {os.getpid()} and len(seen) == 1, seen
-            shared.process.kill()
-            shared.process.wait()
+            first = workers.zygote
+            assert first is not None and set(seen) == {first.process.pid}, seen
+            assert seen[first.process.pid] == os.getpid(), "the pool's zygote, not a worker's"
+            first.process.kill()
+            first.process.wait()
             seen.clear()
-            workers._zygote_tried, workers.zygote = True, None   # a zygote that died mid-run: no new shared one
             assert pool.execute_all("attention", students[2:], config, lambda *a: None, workers) == {}
-            assert seen and os.getpid() not in seen.values(), "the workers did not start zygotes of their own"
+            second = workers.zygote
+            assert second is not first and set(seen) == {second.process.pid}, seen
         finally:
             done.set()
             watcher.join()
     for student in students:
         nb = nbformat.read(config.course_dir / "executed" / student / "attention" / "attention.ipynb", as_version=4)
         assert nb.cells[0].outputs[0]["text"] == "42\n", (student, nb.cells[0].outputs)
-    assert shared.process.poll() is not None
+    assert first.process.poll() is not None and second.process.poll() is not None, "stopped with the run"
+    # a worker whose shared zygote is gone (here: the first one's socket) starts the kernel from its own
+    source = _notebook(tmp_path / "alone.ipynb", "print(6 * 7)")
+    reason = sandbox.execute(source, tmp_path / "alone.out.ipynb", uid=UID, topic="attention",
+                             config=Config.from_env(), zygote=first.socket)
+    nb = nbformat.read(tmp_path / "alone.out.ipynb", as_version=4)
+    assert reason is None and nb.cells[0].outputs[0]["text"] == "42\n", (reason, nb.cells[0].outputs)
