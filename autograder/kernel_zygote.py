@@ -36,6 +36,7 @@ import sys
 
 MAX_REQUEST = 1 << 20
 SOCKET = "zygote.sock"
+FOLDER_PREFIX = "course-zygote-"     # in the grader's temporary folder: the socket, the log, the kernels' mount point
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = (0x00020000, 0x04000000, 0x08000000,
                                                                      0x20000000, 0x40000000)
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
@@ -212,6 +213,7 @@ def serve(folder: str) -> None:
     while True:
         ready, _, _ = select.select([listener, sys.stdin], [], [])
         if sys.stdin in ready and not os.read(sys.stdin.fileno(), 4096):
+            _remove(folder)     # the grader is gone or done (a grader killed outright cannot remove it)
             os._exit(0)
         if listener not in ready:
             continue
@@ -229,6 +231,12 @@ def serve(folder: str) -> None:
             finally:
                 os._exit(127)
         connection.close()
+
+
+def _remove(folder: str) -> None:
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _read_line(connection) -> bytes:
@@ -403,7 +411,8 @@ class Zygote:
         import subprocess
         import tempfile
 
-        self.folder = tempfile.mkdtemp(prefix="course-zygote-")
+        remove_stale_folders(tempfile.gettempdir())
+        self.folder = tempfile.mkdtemp(prefix=FOLDER_PREFIX)
         os.mkdir(os.path.join(self.folder, "root"), 0o700)
         self.socket = os.path.join(self.folder, SOCKET)
         self.log = os.path.join(self.folder, "zygote.log")
@@ -447,6 +456,28 @@ class Zygote:
         for stream in (self.process.stdin, self.process.stdout):
             stream.close()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def remove_stale_folders(parent: str, older_than_s: float = START_TIMEOUT_S) -> list[str]:
+    """Remove the folders of this user's zygotes that were killed outright (a zygote removes its own when the
+    grader closes its stdin, ``Zygote.stop`` when it stops one; a SIGKILL leaves the folder): older than a zygote
+    takes to start, and no zygote answers on their socket. Returns the folders removed."""
+    import glob
+    import shutil
+    import time
+
+    removed = []
+    for folder in glob.glob(os.path.join(parent, FOLDER_PREFIX + "*")):
+        try:
+            info = os.stat(folder)
+        except OSError:
+            continue
+        if info.st_uid != os.getuid() or time.time() - info.st_mtime < older_than_s:
+            continue
+        if not Attached(os.path.join(folder, SOCKET)).alive():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 class Attached:

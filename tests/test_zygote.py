@@ -148,6 +148,30 @@ def test_a_dead_zygote_is_started_again(tmp_path):
     assert kernel_zygote.zygote(env) is not first and kernel_zygote.zygote(env).alive()
 
 
+def test_no_zygote_leaves_its_folder_behind():
+    """A zygote's folder (its socket, its log) goes with it: the zygote removes it when the grader closes its stdin,
+    and a zygote killed outright (SIGKILL, as a worker's timeout kills its process group) has its folder removed by
+    the next zygote to start, once no zygote answers on its socket. A live zygote's folder is never touched."""
+    env = sandbox._clean_env(Path("/tmp"), None, {})
+    killed, alive = kernel_zygote.Zygote(env), kernel_zygote.Zygote(env)
+    killed.process.kill()
+    killed.process.wait()
+    long_ago = time.time() - 2 * kernel_zygote.START_TIMEOUT_S
+    for folder in (killed.folder, alive.folder):
+        os.utime(folder, (long_ago, long_ago))
+    assert os.path.isdir(killed.folder)
+    started = kernel_zygote.Zygote(env)
+    try:
+        assert not os.path.exists(killed.folder), "a dead zygote's folder was left"
+        assert os.path.exists(os.path.join(alive.folder, kernel_zygote.SOCKET)), "a live zygote's folder was removed"
+        alive.process.stdin.close()
+        assert alive.process.wait(timeout=30) == 0
+        assert not os.path.exists(alive.folder), "the zygote left its folder when the grader closed its stdin"
+    finally:
+        for zygote in (alive, started):
+            zygote.stop()
+
+
 def test_where_the_zygote_cannot_run_kernels_start_through_bubblewrap(tmp_path, monkeypatch):
     monkeypatch.setattr(kernel_zygote, "_zygotes", {})
     monkeypatch.setattr(kernel_zygote, "supported", lambda: False)
