@@ -387,9 +387,10 @@ def execute(source: Path, target: Path, cell_timeout: int = 60, uid: int | None 
         finally:
             try:
                 if km.has_kernel:
-                    run_sync(km.shutdown_kernel)(now=True)
+                    run_sync(km.shutdown_kernel)(now=True)   # and the manager's own ZeroMQ context
             except Exception:  # noqa: BLE001
                 pass
+            _close_client(client)
             channel.close()
             if uid is not None:
                 end_processes_of(uid)
@@ -404,6 +405,17 @@ def execute(source: Path, target: Path, cell_timeout: int = 60, uid: int | None 
     target.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, target)
     return reason
+
+
+def _close_client(client) -> None:
+    """The kernel client's channels and its ZeroMQ context (a dozen descriptors): nbclient leaves them open when
+    it does not own the kernel manager, and a worker process grades hundreds of notebooks."""
+    if getattr(client, "kc", None) is not None:
+        try:
+            client.kc.stop_channels()
+        except Exception:  # noqa: BLE001 -- a client that never started
+            pass
+        client.kc = None
 
 
 UID_SEARCH = 1000

@@ -17,6 +17,7 @@ import pytest
 
 from autograder import kernel_zygote, sandbox
 from autograder.config import Config
+from autograder.reference import SOLUTIONS_DIR
 
 UID = Config.from_env().sandbox_uid_base + 200     # not a pool worker's: kernels of a concurrent batch are not ours
 pytestmark = [
@@ -193,6 +194,46 @@ def test_no_process_of_the_kernels_uid_is_left_when_execute_returns(tmp_path):
         reason, _ = _run(tmp_path, "forks", fork_loop)
         assert reason is None
         assert sandbox.processes_of(sandbox.claim_uid(UID)) == []
+
+
+def _descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_a_grading_process_keeps_no_descriptor_of_the_notebooks_it_graded(tmp_path):
+    """A worker process grades hundreds of notebooks in one run: each closes what it opened. (The kernel client's
+    ZeroMQ context and sockets used to stay open, 13 descriptors a notebook, until select() failed past 1023 and
+    every later notebook of that worker failed.)"""
+    _run(tmp_path, "first", "print(1)")
+    before = _descriptors()
+    for attempt in range(3):
+        reason, _ = _run(tmp_path, f"again-{attempt}", "print(1)")
+        assert reason is None
+    assert _descriptors() == before
+
+
+def test_a_grader_holding_descriptors_numbered_over_1023_still_grades(tmp_path):
+    """The grader waits on the kernel's pipes with poll(), not select(), which fails on a descriptor over 1023."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"this process may open only {hard} files")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200) if soft != resource.RLIM_INFINITY else soft, hard))
+    held = []
+    try:
+        while not held or held[-1] < 1100:
+            held.append(os.open(os.devnull, os.O_RDONLY))
+        reason = sandbox.execute(SOLUTIONS_DIR / "masking.ipynb", tmp_path / "masking.ipynb", uid=UID,
+                                 topic="masking", config=Config.from_env())
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    nb = nbformat.read(tmp_path / "masking.ipynb", as_version=4)
+    errors = [output.get("evalue") for cell in nb.cells if cell.cell_type == "code" for output in cell.outputs
+              if output.get("output_type") == "error"]
+    assert reason is None and not errors, (reason, errors[:3])
 
 
 def _zygotes_of(parents: set[int]) -> dict[int, int]:
