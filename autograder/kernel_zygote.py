@@ -189,12 +189,18 @@ def warm_torch() -> None:
     torch.zeros(2, device="meta") / 2
 
 
+_SET_AT_START: dict[str, str] = {}   # what a kernel's own start sets in its environment (pydevd, imported by it)
+
+
 def _preload() -> None:
     """What every kernel imports anyway, and the lazy import of its first meta-device operation."""
+    before = dict(os.environ)
+    import ipykernel.debugger  # every kernel imports it as it starts: 0.22 CPU-s each, after a fork
     import ipykernel.ipkernel
     import ipykernel.kernelapp  # noqa: F401 -- imported for the kernels to inherit
 
-    warm_torch()
+    _SET_AT_START.update({name: value for name, value in os.environ.items() if before.get(name) != value})
+    warm_torch()     # what this sets (TORCHINDUCTOR_CACHE_DIR) a kernel sets only once it runs its first meta op
     import sandbox_kernel  # noqa: F401 -- the limits (next to this file: sys.path[0])
 
 
@@ -344,6 +350,8 @@ def _reset_process(request: dict) -> None:
         signal.signal(name, signal.default_int_handler if name == signal.SIGINT else signal.SIG_DFL)
     os.environ.clear()
     os.environ.update(request["env"])
+    for name, value in _SET_AT_START.items():   # as a kernel that imported them itself would have
+        os.environ.setdefault(name, value)
     os.environ.pop("JPY_PARENT_PID", None)   # as in sandbox_kernel.py: the namespace's pid 1 ends the kernel
     os.chdir(request["cwd"])
     os.environ["PWD"] = request["cwd"]
