@@ -1,4 +1,4 @@
-"""The autograder against hostile submissions (tests/hostile_corpus.py), graded in one real batch per topic.
+"""The autograder against hostile submissions (tests/hostile_corpus.py), every topic's graded in one real run.
 
 For every selected topic (COURSE_TOPICS): each cheat scores no more than that topic's honest wrong answer; each
 disruption gets a score and a reason; the honest right answer in the same batch still gets full marks; nothing
@@ -189,48 +189,66 @@ class _Listener:
 
 
 # ------------------------------------------------------------------------------------------------ batches
-_BATCHES: dict[str, dict] = {}
+_BATCHES: dict[tuple, dict] = {}
 
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
-    """batch(topic): the topic's corpus graded in one real batch (once per topic, then cached); kernels start from
-    the zygote where it runs (as in every grading run), or through bubblewrap (``zygote=False``)."""
+    """batch(topic): the topic's corpus and its honest answers, graded in one real grading run with every other
+    selected topic's (one set of workers, one zygote, one nbgrader server: as a class's run grades every assignment),
+    then cached. ``zygote=False``: kernels start through bubblewrap, in a run of ``topic`` alone, of the students in
+    ``only``. What the run leaves outside the submissions (canaries, connections, processes) is the whole run's."""
 
     def grade(topic: str, zygote: bool = True, only: frozenset | None = None) -> dict:
-        key = (topic, zygote, only)
-        if key in _BATCHES:
-            return _BATCHES[key]
-        for canary in CANARIES + _stray_protocol_files():
-            canary.unlink(missing_ok=True)
-        before_digest = _digest(SOLUTIONS_DIR)
-        root = tmp_path_factory.mktemp(f"hostile-{topic}")
-        write_corpus(root, topic=topic)
-        for student in (folder for folder in root.iterdir() if only is not None and folder.name not in only):
-            shutil.rmtree(student)
-        course_dir = tmp_path_factory.mktemp(f"hostile-course-{topic}")
-        config = Config.from_env(course_dir=course_dir, cell_timeout_s=CELL_TIMEOUT_S).with_(zygote=zygote)
-        listener = _Listener(PROBE_PORT)
-        before = _processes()
-        _set_subreaper(True)
-        try:
-            results = grade_batch(root, [topic], csv_path=course_dir / "grades.csv", config=config)
-        finally:
-            listener.close()
-        deadline = time.monotonic() + 20     # a kernel that is being shut down gets a moment
-        while (left := _left_over(before, _processes())) and time.monotonic() < deadline:
-            _reap()
-            time.sleep(0.5)
-        _set_subreaper(False)
-        _reap()
-        unchanged = _digest(SOLUTIONS_DIR) == before_digest or _solutions_as_edited_by_people()
-        _BATCHES[key] = {"by_student": {r.student: r for r in results}, "list": results, "course_dir": course_dir,
-                           "topic": topic, "solutions_unchanged": unchanged,
-                           "canaries": [str(c) for c in CANARIES + _stray_protocol_files() if c.exists()],
-                           "connections": list(listener.connections), "left_over": left}
-        return _BATCHES[key]
+        graded = TOPICS if only is None else [topic]
+        key = (tuple(graded), zygote, only)
+        if key not in _BATCHES:
+            _BATCHES[key] = _grade_run(tmp_path_factory, graded, zygote, only)
+        return _topic_view(_BATCHES[key], topic, only)
 
     return grade
+
+
+def _grade_run(tmp_path_factory, topics: list[str], zygote: bool, only: frozenset | None) -> dict:
+    for canary in CANARIES + _stray_protocol_files():
+        canary.unlink(missing_ok=True)
+    before_digest = _digest(SOLUTIONS_DIR)
+    root = tmp_path_factory.mktemp("hostile")
+    for topic in topics:
+        write_corpus(root, topic=topic)
+    for student in (folder for folder in root.iterdir() if only is not None and folder.name not in only):
+        shutil.rmtree(student)
+    course_dir = tmp_path_factory.mktemp("hostile-course")
+    config = Config.from_env(course_dir=course_dir, cell_timeout_s=CELL_TIMEOUT_S).with_(zygote=zygote)
+    listener = _Listener(PROBE_PORT)
+    before = _processes()
+    _set_subreaper(True)
+    try:
+        results = grade_batch(root, topics, csv_path=course_dir / "grades.csv", config=config)
+    finally:
+        listener.close()
+    deadline = time.monotonic() + 20     # a kernel that is being shut down gets a moment
+    while (left := _left_over(before, _processes())) and time.monotonic() < deadline:
+        _reap()
+        time.sleep(0.5)
+    _set_subreaper(False)
+    _reap()
+    unchanged = _digest(SOLUTIONS_DIR) == before_digest or _solutions_as_edited_by_people()
+    return {"list": results, "course_dir": course_dir, "solutions_unchanged": unchanged,
+            "canaries": [str(c) for c in CANARIES + _stray_protocol_files() if c.exists()],
+            "connections": list(listener.connections), "left_over": left}
+
+
+def _students(topic: str) -> set[str]:
+    return {f"hostile-{h.name}" for h in CORPORA[topic]} | {"honest-wrong-answer", "honest-right-answer"}
+
+
+def _topic_view(run: dict, topic: str, only: frozenset | None) -> dict:
+    """The run's results for ``topic``'s own submissions (a student of another topic only has "no submission"
+    here)."""
+    students = _students(topic) if only is None else _students(topic) & only
+    mine = [r for r in run["list"] if r.topic == topic and r.student in students]
+    return {**run, "list": mine, "by_student": {r.student: r for r in mine}, "topic": topic}
 
 
 def _secret_lines(topic: str) -> set[str]:
@@ -272,8 +290,7 @@ def test_corpus_is_large_enough():
 @pytest.mark.parametrize("topic", TOPICS)
 def test_every_submission_gets_a_result_and_the_honest_answers_are_graded_normally(batch, topic):
     b = batch(topic)
-    students = {f"hostile-{h.name}" for h in CORPORA[topic]} | {"honest-wrong-answer", "honest-right-answer"}
-    assert set(b["by_student"]) == students
+    assert set(b["by_student"]) == _students(topic)
     right = b["by_student"]["honest-right-answer"]
     assert right.scores == right.max_scores, right.reasons
     wrong = b["by_student"]["honest-wrong-answer"]
@@ -374,7 +391,7 @@ def test_nothing_secret_in_any_output_or_feedback(batch, topic, tmp_path):
     secret = _secret_lines(topic)
     assert len(secret) > 20
     texts = {}
-    for path in (b["course_dir"] / "executed").rglob("*.ipynb"):
+    for path in (b["course_dir"] / "executed").glob(f"*/{topic}/*.ipynb"):
         texts[str(path)] = _output_text(path)
     feedback = write_feedback(b["list"], tmp_path)
     assert len(feedback) == len(b["list"]), "one feedback file per submission"
@@ -399,10 +416,15 @@ def test_nothing_outside_the_submissions_changed(batch, topic):
 def test_csv_has_every_submission_once_and_matches_results(batch, topic):
     b = batch(topic)
     with open(b["course_dir"] / "grades.csv") as handle:
-        rows = list(csv.DictReader(handle))
-    assert sorted(r["student"] for r in rows) == sorted(b["by_student"])
+        rows = [row for row in csv.DictReader(handle) if row["assignment"] == topic]
+    students = [row["student"] for row in rows]
+    assert len(students) == len(set(students)), "a student twice"
+    assert set(b["by_student"]) <= set(students)
     for row in rows:
-        assert float(row["total"]) == pytest.approx(b["by_student"][row["student"]].total)
+        if row["student"] in b["by_student"]:
+            assert float(row["total"]) == pytest.approx(b["by_student"][row["student"]].total)
+        else:   # a student of another topic's corpus
+            assert float(row["total"]) == 0 and "no submission" in row["reasons"], row
 
 
 @pytest.mark.parametrize("topic,name", _cases(lambda hostile: hostile.blank))
