@@ -473,15 +473,17 @@ def remove_stale_folders(parent: str, older_than_s: float = START_TIMEOUT_S) -> 
     takes to start, and no zygote answers on their socket. Returns the folders removed."""
     import glob
     import shutil
+    import stat
     import time
 
     removed = []
     for folder in glob.glob(os.path.join(parent, FOLDER_PREFIX + "*")):
         try:
-            info = os.stat(folder)
+            info = os.lstat(folder)     # a link named like a zygote's folder is no zygote's folder
         except OSError:
             continue
-        if info.st_uid != os.getuid() or time.time() - info.st_mtime < older_than_s:
+        if (not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid()
+                or time.time() - info.st_mtime < older_than_s):
             continue
         if not Attached(os.path.join(folder, SOCKET)).alive():
             shutil.rmtree(folder, ignore_errors=True)
