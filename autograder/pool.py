@@ -1,7 +1,8 @@
 """The worker pool of the execute step: ``config.workers`` long-lived grader processes, one submission each at a time.
 
 Each worker is ``python -m autograder.sandbox --serve``; it runs a submission split between a sandboxed kernel and
-itself (``sandbox.execute``), and is restarted after a submission it could not finish (a timeout or a crash).
+itself (``sandbox.execute``), and is restarted after a submission it could not finish (a timeout or a crash) and
+after one that stopped on an error of the grader's own.
 """
 from __future__ import annotations
 
@@ -21,9 +22,13 @@ import nbformat
 from autograder.config import Config
 from autograder.reference import REPO_ROOT
 
+# reasons that come from an error of the grader's own (``sandbox.execute``, ``sandbox.serve``), not from the notebook
+GRADER_FAILURES = ("execution failed:", "the grader failed on this submission:", "the sandbox gave no result")
+
 
 class Worker:
-    """A long-lived ``python -m autograder.sandbox --serve`` process."""
+    """A long-lived ``python -m autograder.sandbox --serve`` process, started again after a notebook that stopped on
+    an error of the grader's own."""
 
     def __init__(self, log_path: Path):
         self.log_path, self.proc, self.lines, self.jobs = log_path, None, None, 0
@@ -71,9 +76,12 @@ class Worker:
                 return "the grader's worker process died while running this notebook"
             if line.strip() == f"done {job['id']}":
                 try:
-                    return json.loads(Path(job["target"] + ".reason.json").read_text())["reason"]
+                    reason = json.loads(Path(job["target"] + ".reason.json").read_text())["reason"]
                 except (OSError, ValueError, KeyError):
-                    return "the sandbox gave no result"
+                    reason = "the sandbox gave no result"
+                if reason and reason.startswith(GRADER_FAILURES):
+                    self.stop()   # whatever broke in this process never reaches the next student's notebook
+                return reason
 
 
 def executed_target(course_dir: Path, student: str, topic: str) -> Path:

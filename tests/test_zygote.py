@@ -236,6 +236,27 @@ def test_a_grader_holding_descriptors_numbered_over_1023_still_grades(tmp_path):
     assert reason is None and not errors, (reason, errors[:3])
 
 
+def test_a_worker_process_is_replaced_after_an_error_of_the_graders_own(tmp_path):
+    """A notebook that stopped on the grader's own error (here: its file is gone) ends that worker process, so
+    whatever broke in it (a leak, a corrupted state) never reaches the next student's notebook; the next notebook
+    is graded by a fresh process."""
+    from autograder import pool
+
+    worker = pool.Worker(tmp_path / "worker.log")
+    job = {"topic": "attention", "uid": UID + 1, "zygote": None, **Config.from_env().job()}
+    try:
+        reason = worker.run(dict(job, source=str(tmp_path / "gone.ipynb"), target=str(tmp_path / "gone.out.ipynb")),
+                            timeout=120)
+        assert reason.startswith("the grader failed on this submission: FileNotFoundError"), reason
+        assert worker.proc is None, "the worker process that failed was kept for the next notebook"
+        source = _notebook(tmp_path / "next.ipynb", "print(6 * 7)")
+        reason = worker.run(dict(job, source=str(source), target=str(tmp_path / "next.out.ipynb")), timeout=120)
+        nb = nbformat.read(tmp_path / "next.out.ipynb", as_version=4)
+        assert reason is None and nb.cells[0].outputs[0]["text"] == "42\n", (reason, nb.cells[0].outputs)
+    finally:
+        worker.stop()
+
+
 def _zygotes_of(parents: set[int]) -> dict[int, int]:
     """{pid: parent} of every zygote (``kernel_zygote.py serve``) running now."""
     found = {}
