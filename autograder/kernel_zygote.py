@@ -219,7 +219,9 @@ def serve(folder: str) -> None:
     while True:
         ready, _, _ = select.select([listener, sys.stdin], [], [])
         if sys.stdin in ready and not os.read(sys.stdin.fileno(), 4096):
-            _remove(folder)     # the grader is gone or done (a grader killed outright cannot remove it)
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)   # the grader is done, or gone without removing it
             os._exit(0)
         if listener not in ready:
             continue
@@ -237,12 +239,6 @@ def serve(folder: str) -> None:
             finally:
                 os._exit(127)
         connection.close()
-
-
-def _remove(folder: str) -> None:
-    import shutil
-
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _read_line(connection) -> bytes:

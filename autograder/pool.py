@@ -22,8 +22,7 @@ import nbformat
 from autograder.config import Config
 from autograder.reference import REPO_ROOT
 
-# reasons that come from an error of the grader's own (``sandbox.execute``, ``sandbox.serve``), not from the notebook
-GRADER_FAILURES = ("execution failed:", "the grader failed on this submission:", "the sandbox gave no result")
+NO_RESULT = "the sandbox gave no result"
 
 
 class Worker:
@@ -75,11 +74,13 @@ class Worker:
                 self.stop()
                 return "the grader's worker process died while running this notebook"
             if line.strip() == f"done {job['id']}":
+                from autograder.sandbox import GRADER_ERRORS
+
                 try:
                     reason = json.loads(Path(job["target"] + ".reason.json").read_text())["reason"]
                 except (OSError, ValueError, KeyError):
-                    reason = "the sandbox gave no result"
-                if reason and reason.startswith(GRADER_FAILURES):
+                    reason = NO_RESULT
+                if reason and reason.startswith((*GRADER_ERRORS, NO_RESULT)):
                     self.stop()   # whatever broke in this process never reaches the next student's notebook
                 return reason
 

@@ -313,6 +313,13 @@ def _mark_forbidden(nb, topic: str) -> list[str]:
     return found
 
 
+# How a reason from an error of the grader's own begins (not one the notebook caused): the pool starts that worker
+# process again before its next notebook (``pool.Worker``)
+EXECUTION_FAILED = "execution failed:"
+GRADER_FAILED = "the grader failed on this submission:"
+GRADER_ERRORS = (EXECUTION_FAILED, GRADER_FAILED)
+
+
 def execute(source: Path, target: Path, cell_timeout: int = 60, uid: int | None = None,
             notebook_timeout: int = 600, topic: str | None = None, config: Config | None = None,
             zygote: str | None = None) -> str | None:
@@ -382,7 +389,7 @@ def execute(source: Path, target: Path, cell_timeout: int = 60, uid: int | None 
             reason = "the kernel died (os._exit, sys.exit at C level, a crash, or the memory limit)"
             _mark_unfinished(nb, reason, "DeadKernelError", running)
         except Exception as exc:  # noqa: BLE001 -- any failure is recorded, never raised into the batch
-            reason = f"execution failed: {type(exc).__name__}: {str(exc)[:300]}"
+            reason = f"{EXECUTION_FAILED} {type(exc).__name__}: {str(exc)[:300]}"
             _mark_unfinished(nb, reason, type(exc).__name__, running)
         finally:
             try:
@@ -519,7 +526,7 @@ def serve(stdin=sys.stdin, stdout=sys.stdout) -> None:
             reason = execute(Path(job["source"]), Path(job["target"]), job["cell_timeout"], job.get("uid"),
                              job["notebook_timeout"], job.get("topic"), config, job.get("zygote"))
         except Exception as exc:  # noqa: BLE001 -- the worker survives; the submission gets the reason
-            reason = f"the grader failed on this submission: {type(exc).__name__}: {str(exc)[:200]}"
+            reason = f"{GRADER_FAILED} {type(exc).__name__}: {str(exc)[:200]}"
         Path(job["target"] + ".reason.json").write_text(json.dumps({"reason": reason}))
         stdout.write(f"done {job['id']}\n")
         stdout.flush()

@@ -247,7 +247,7 @@ def test_a_worker_process_is_replaced_after_an_error_of_the_graders_own(tmp_path
     try:
         reason = worker.run(dict(job, source=str(tmp_path / "gone.ipynb"), target=str(tmp_path / "gone.out.ipynb")),
                             timeout=120)
-        assert reason.startswith("the grader failed on this submission: FileNotFoundError"), reason
+        assert reason.startswith(f"{sandbox.GRADER_FAILED} FileNotFoundError"), reason
         assert worker.proc is None, "the worker process that failed was kept for the next notebook"
         source = _notebook(tmp_path / "next.ipynb", "print(6 * 7)")
         reason = worker.run(dict(job, source=str(source), target=str(tmp_path / "next.out.ipynb")), timeout=120)
